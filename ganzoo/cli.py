@@ -1,0 +1,177 @@
+"""The ``ganzoo`` command: list, train, sample (and the commands later modules add).
+
+Each subcommand is a pair of functions, ``add_<name>(subparsers)`` and ``run_<name>(args)``;
+errors a user can fix (unknown names, missing files, bad values) print one clear line
+and exit with status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+from ganzoo.data.base import DataError
+from ganzoo.registry import ARCHS, DATASETS, PLUGIN_ERRORS, VARIANTS, UnknownNameError
+
+# Exceptions that mean "the user asked for something that cannot be": shown as one line.
+USER_ERRORS: tuple = (UnknownNameError, ValueError, FileNotFoundError, DataError)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def add_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", required=True, help="a dataset name (see `ganzoo list`)")
+    p.add_argument("--split", default=None, help="train / test (default: train, or the only split present)")
+    p.add_argument("--data-root", default=None, help="where datasets live (default: $GANZOO_DATA or ~/.cache/ganzoo/data)")
+    p.add_argument("--download", action="store_true", help="allow torchvision to download missing files")
+
+
+# ---- list ------------------------------------------------------------------------
+def add_list(sub) -> None:
+    sub.add_parser("list", help="variants, architectures and datasets, one line each")
+
+
+def run_list(args) -> int:
+    for title, reg in (("Variants", VARIANTS), ("Architectures", ARCHS), ("Datasets", DATASETS)):
+        rows = reg.describe()
+        width = max((len(n) for n, _ in rows), default=0)
+        print(f"{title}:")
+        for name, line in rows:
+            print(f"  {name:<{width}}  {line}")
+        print()
+    for name, err in PLUGIN_ERRORS:
+        print(f"(plugin {name!r} failed to load: {err})")
+    return 0
+
+
+# ---- train -----------------------------------------------------------------------
+def add_train(sub) -> None:
+    p = sub.add_parser("train", help="train one variant on one dataset")
+    p.add_argument("variant", help="a variant name (see `ganzoo list`)")
+    add_data_options(p)
+    p.add_argument("--arch", default=None, help="architecture (default: the variant's choice, else mlp)")
+    p.add_argument("--steps", type=positive_int, default=1000, help="G steps (default 1000)")
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    p.add_argument("--precision", default="fp32", help="fp32, tf32 or bf16")
+    p.add_argument("--log-every", type=positive_int, default=100)
+    p.add_argument("--checkpoint-every", type=int, default=0)
+    p.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a variant hyperparameter (JSON value), e.g. --hp lr_d=1e-4")
+    p.add_argument("--out", default="runs/latest", help="output directory (checkpoint.pt, summary.json)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if it exists")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def parse_hparams(pairs: List[str]) -> Dict[str, object]:
+    out = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--hp takes KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(text)
+        except json.JSONDecodeError:
+            out[key] = text
+    return out
+
+
+def run_train(args) -> int:
+    from ganzoo.data import load
+    from ganzoo.trainer import TrainConfig, Trainer
+
+    out = Path(args.out)
+    ckpt = out / "checkpoint.pt"
+    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed,
+                         device=args.device, precision=args.precision, log_every=args.log_every,
+                         checkpoint_every=args.checkpoint_every, hparams=parse_hparams(args.hp))
+    VARIANTS.get(args.variant)  # fail on a bad name before loading any data
+    if args.arch:
+        ARCHS.get(args.arch)
+    spec = {"name": args.dataset, "split": args.split, "data_root": args.data_root}
+    data = load(args.dataset, split=args.split, data_root=args.data_root, download=args.download)
+    print(f"data: {data.source or data.name} ({len(data)} samples, shape {list(data.shape)})")
+    if args.resume and ckpt.is_file():
+        trainer = Trainer.from_checkpoint(ckpt, data=data, steps=args.steps)
+        print(f"resuming from {ckpt} at step {trainer.step}")
+    else:
+        trainer = Trainer(args.variant, data, arch=args.arch, config=config, checkpoint_path=ckpt,
+                          dataset_spec=spec)
+    history = trainer.fit(progress=not args.no_progress)
+    summary = trainer.summary()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    status = history.status if history.status != "diverged" else f"diverged at step {history.diverged_at}"
+    print(f"{summary['variant']} on {summary['dataset']}: {status}; {trainer.step} steps in "
+          f"{summary['wall_s']:.1f} s, {summary['img_per_s']:.0f} img/s; wrote {ckpt} and {out / 'summary.json'}")
+    return 0
+
+
+# ---- sample ----------------------------------------------------------------------
+def add_sample(sub) -> None:
+    p = sub.add_parser("sample", help="draw samples from a checkpoint into a PNG")
+    p.add_argument("checkpoint")
+    p.add_argument("--n", type=positive_int, default=64)
+    p.add_argument("--out", default="samples.png")
+    p.add_argument("--label", type=int, default=None, help="conditional variants: one label for all samples")
+    p.add_argument("--device", default="cpu")
+
+
+def run_sample(args) -> int:
+    from ganzoo.plots import save_samples
+    from ganzoo.trainer import Trainer
+
+    trainer = Trainer.from_checkpoint(args.checkpoint, device=args.device)
+    labels = None
+    if args.label is not None:
+        import torch
+
+        if not 0 <= args.label < trainer.data.num_classes:
+            raise ValueError(f"--label must be in 0..{trainer.data.num_classes - 1}, got {args.label}")
+        labels = torch.full((args.n,), args.label, dtype=torch.long)
+    samples = trainer.sample(args.n, labels=labels).cpu()
+    title = f"{trainer.variant.name} on {trainer.data.name}, step {trainer.step}"
+    save_samples(samples, trainer.data, args.out, title=title)
+    print(f"wrote {args.n} samples to {args.out}")
+    return 0
+
+
+COMMANDS: Dict[str, tuple] = {
+    "list": (add_list, run_list),
+    "train": (add_train, run_train),
+    "sample": (add_sample, run_sample),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ganzoo", description="A benchmark suite for GAN variants.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for add, _ in COMMANDS.values():
+        add(sub)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    _, run = COMMANDS[args.command]
+    try:
+        return run(args)
+    except USER_ERRORS as err:
+        print(f"ganzoo {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

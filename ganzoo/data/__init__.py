@@ -1,0 +1,13 @@
+"""Datasets as tensors on the training device.
+
+``import ganzoo.data`` registers the built-in datasets in ``ganzoo.registry.DATASETS``:
+ring8 and grid25 (2D mixtures, VEEGAN/PacGAN), digits (scikit-learn 8x8), mnist and
+fashion-mnist (IDX files or torchvision), cifar10 (torchvision), folder (your images).
+Load one with :func:`load`; nothing is downloaded unless ``download=True``.
+"""
+from ganzoo.data.base import DataError, TensorData, default_data_root, load
+from ganzoo.data import cifar, digits, folder, mnist, toy  # noqa: F401  (register the datasets)
+from ganzoo.data.idx import read_idx
+from ganzoo.data.mnist import find_shared_mnist
+
+__all__ = ["DataError", "TensorData", "default_data_root", "find_shared_mnist", "load", "read_idx"]

@@ -1,0 +1,110 @@
+"""The dataset contract: tensors already on the training device.
+
+Every dataset loader returns a :class:`TensorData`: all samples as one float
+tensor scaled to [-1, 1] (images) or in the paper's coordinates (2D toys), the
+labels when they exist, and what the metrics need to know about it. Batches are
+gathered by index on the device, so the training loop never touches the host.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from ganzoo.registry import DATASETS
+
+
+class DataError(RuntimeError):
+    """A dataset could not be loaded; the message says which files and how to get them."""
+
+
+@dataclass
+class TensorData:
+    """A whole dataset resident on one device.
+
+    x: ``[N, *shape]`` float32; images in [-1, 1], channels first.
+    y: ``[N]`` int64 labels, or None for unlabelled data.
+    kind: ``"points"`` (2D toy sets) or ``"image"``.
+    modes / mode_std: for toy mixtures, the mixture's centres ``[K, 2]`` and its σ.
+    split: which split this is ("train", "test", ...); source: where it came from.
+    """
+
+    name: str
+    x: Tensor
+    y: Optional[Tensor] = None
+    num_classes: int = 0
+    kind: str = "image"
+    split: str = "train"
+    source: str = ""
+    modes: Optional[Tensor] = None
+    mode_std: Optional[float] = None
+    info: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.x.ndim < 2 or self.x.shape[0] == 0:
+            raise DataError(f"dataset {self.name!r} has no samples (x shape {tuple(self.x.shape)})")
+        if self.y is not None and self.y.shape[0] != self.x.shape[0]:
+            raise DataError(f"dataset {self.name!r}: {self.x.shape[0]} samples but {self.y.shape[0]} labels")
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        """The shape of one sample, e.g. (2,) or (1, 28, 28)."""
+        return tuple(self.x.shape[1:])
+
+    @property
+    def labelled(self) -> bool:
+        return self.y is not None and self.num_classes > 0
+
+    @property
+    def device(self) -> torch.device:
+        return self.x.device
+
+    def to(self, device) -> "TensorData":
+        device = torch.device(device)
+        return replace(self, x=self.x.to(device), y=None if self.y is None else self.y.to(device),
+                       modes=None if self.modes is None else self.modes.to(device))
+
+    def batch(self, batch_size: int, generator: Optional[torch.Generator] = None):
+        """A random batch (x, y) drawn with replacement, gathered on the device.
+
+        No host synchronisation: indices are drawn on the data's device.
+        """
+        idx = torch.randint(len(self), (batch_size,), device=self.x.device, generator=generator)
+        return self.x[idx], (None if self.y is None else self.y[idx])
+
+    def subset(self, n: int) -> "TensorData":
+        """The first ``n`` samples (deterministic), for quick tests and reference sets."""
+        return replace(self, x=self.x[:n], y=None if self.y is None else self.y[:n])
+
+
+def default_data_root(data_root: Optional[str | os.PathLike] = None) -> Path:
+    """``--data-root`` if given, else ``$GANZOO_DATA``, else ``~/.cache/ganzoo/data``."""
+    if data_root:
+        return Path(data_root).expanduser()
+    env = os.environ.get("GANZOO_DATA")
+    if env:
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ganzoo" / "data"
+
+
+def load(name: str, *, split: Optional[str] = None, data_root=None, download: bool = False,
+         device="cpu", **options) -> TensorData:
+    """Load the dataset registered as ``name`` onto ``device``.
+
+    split: "train" / "test" / None (the loader's default; for a directory holding only
+    one split, that split). data_root: see :func:`default_data_root`. download: allow
+    torchvision to fetch missing files. Extra ``options`` go to the loader (e.g. ``size``
+    for ``folder``, ``n`` for toy sets); an unknown option is an error.
+    """
+    import ganzoo.data  # noqa: F401  (registers the built-in datasets)
+
+    loader = DATASETS.get(name)
+    data = loader(split=split, data_root=data_root, download=download, **options)
+    return data.to(device)

@@ -1,0 +1,417 @@
+"""The shared training loop. It knows nothing of any particular variant.
+
+The trainer owns the device, the seed, the optimizers, precision, the schedule, the
+history and checkpoints; the variant owns the step (``Variant.train_step``). Inside the
+loop nothing reads back to the host: each step's logged values are written into a small
+buffer on the device, read back every ``log_every`` steps, where divergence is checked.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ganzoo import nets
+from ganzoo.data.base import TensorData
+from ganzoo.registry import VARIANTS
+from ganzoo.variants.base import StepContext, Variant
+
+PRECISIONS = ("fp32", "tf32", "bf16")
+PERF_MODES = ("eager",)
+
+
+class ConfigError(ValueError):
+    """A training setting is out of range; the message says what is valid."""
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run. ``steps`` counts G steps (each after n_critic D steps)."""
+
+    steps: int = 1000
+    batch_size: int = 64
+    seed: int = 0
+    z_dim: int = 100
+    device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda", "cuda:1", ...
+    precision: str = "fp32"  # fp32 | tf32 (CUDA matmuls) | bf16 (autocast)
+    perf: str = "eager"
+    log_every: int = 100  # host read-back of the history, divergence check
+    checkpoint_every: int = 0  # 0: only when fit() ends (if a checkpoint path is set)
+    eval_every: int = 0  # 0: no evaluation during training
+    hparams: Dict[str, Any] = field(default_factory=dict)  # overrides of the variant's defaults
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "z_dim", "log_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("checkpoint_every", "eval_every", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.perf not in PERF_MODES:
+            raise ConfigError(f"perf must be one of {', '.join(PERF_MODES)}, got {self.perf!r}")
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "TrainConfig":
+        valid = {f.name for f in fields(cls)}
+        unknown = set(d) - valid
+        if unknown:
+            raise ConfigError(f"unknown training setting(s) {', '.join(sorted(unknown))}; "
+                              f"valid: {', '.join(sorted(valid))}")
+        return cls(**d)
+
+
+@dataclass
+class History:
+    """What a run recorded: every step's logged values, wall time, evaluations, status."""
+
+    keys: List[str] = field(default_factory=list)
+    values: Dict[str, List[float]] = field(default_factory=dict)  # one entry per step
+    log_steps: List[int] = field(default_factory=list)  # steps at which the host read back
+    log_train_s: List[float] = field(default_factory=list)  # training seconds at those steps
+    evals: List[Dict[str, Any]] = field(default_factory=list)  # {step, train_s, metrics...}
+    status: str = "running"  # running | ok | diverged
+    diverged_at: Optional[int] = None
+    train_s: float = 0.0  # training time only: no evaluation, no checkpoints
+    eval_s: float = 0.0
+    real_images: int = 0  # real samples shown to D
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "History":
+        return cls(**d)
+
+    def last(self, key: str) -> float:
+        return self.values[key][-1]
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} asked for, but CUDA is not available here; use 'cpu' or 'auto'")
+    return dev
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def make_optimizer(params, kind: str, lr: float, betas=(0.5, 0.999), **extra) -> torch.optim.Optimizer:
+    """Adam or RMSprop; ``extra`` passes options such as ``fused`` or ``capturable``."""
+    params = [p for p in params if p.requires_grad]
+    if kind == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=tuple(betas), **extra)
+    if kind == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, **extra)
+    raise ConfigError(f"unknown optimizer {kind!r}; valid: adam, rmsprop")
+
+
+def resolve_variant(variant) -> type:
+    if isinstance(variant, str):
+        import ganzoo.variants  # noqa: F401  (registers the built-ins)
+        return VARIANTS.get(variant)
+    if isinstance(variant, type) and issubclass(variant, Variant):
+        return variant
+    raise ConfigError(f"variant must be a registered name or a Variant subclass, got {variant!r}")
+
+
+class Trainer:
+    """Trains one variant on one dataset.
+
+    >>> trainer = Trainer("nsgan", data.load("ring8"), arch="mlp", config=TrainConfig(steps=500))
+    >>> history = trainer.fit()
+    >>> samples = trainer.sample(1000)
+    """
+
+    def __init__(self, variant, data: TensorData, arch: Optional[str] = None,
+                 config: Optional[TrainConfig] = None, checkpoint_path=None,
+                 dataset_spec: Optional[Dict[str, Any]] = None):
+        self.config = config or TrainConfig()
+        self.device = pick_device(self.config.device)
+        variant_cls = resolve_variant(variant)
+        self.variant: Variant = variant_cls(**self.config.hparams)
+        if self.variant.conditional and not data.labelled:
+            raise ConfigError(f"variant {self.variant.name!r} is conditional and needs labels, "
+                              f"but dataset {data.name!r} has none")
+        self.data = data.to(self.device)
+        self.arch = arch or self.variant.preferred_arch.get(data.kind, "mlp")
+        # How to load this dataset again (for resume / sampling from a checkpoint).
+        self.dataset_spec = dataset_spec or {"name": data.name, "split": data.split}
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+
+        seed_everything(self.config.seed)
+        conditioning = self.variant.conditioning if self.variant.conditional else "none"
+        G, D = nets.build(self.arch, self.data.shape, z_dim=self.config.z_dim,
+                          num_classes=self.data.num_classes, conditioning=conditioning)
+        G, D = self.variant.prepare_nets(G, D)
+        self.G, self.D = G.to(self.device), D.to(self.device)
+        hp = self.variant.hp
+        self.opt_g = make_optimizer(self.G.parameters(), hp["optimizer"], hp["lr_g"], hp["betas"])
+        self.opt_d = make_optimizer(self.D.parameters(), hp["optimizer"], hp["lr_d"], hp["betas"])
+        if self.config.precision == "tf32" and self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        self.step = 0
+        self.history = History()
+
+    # ---- the step ----------------------------------------------------------------
+    def autocast(self):
+        if self.config.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def context(self) -> StepContext:
+        return StepContext(G=self.G, D=self.D, opt_g=self.opt_g, opt_d=self.opt_d,
+                           batch_size=self.config.batch_size, z_dim=self.config.z_dim,
+                           num_classes=self.data.num_classes, real_batch=self.data.batch,
+                           device=self.device, autocast=self.autocast)
+
+    @property
+    def images_per_step(self) -> int:
+        return self.variant.real_images_per_step(self.config.batch_size)
+
+    # ---- the loop ----------------------------------------------------------------
+    def fit(self, steps: Optional[int] = None, *, progress: bool = False,
+            evaluate: Optional[Callable[["Trainer"], Dict[str, Any]]] = None,
+            on_log: Optional[Callable[["Trainer"], None]] = None) -> History:
+        """Train until ``steps`` G steps in all (default: ``config.steps``); resumable.
+
+        evaluate(trainer) -> metrics is called every ``config.eval_every`` steps and at
+        the end; its time is kept apart from training time. A non-finite loss ends the
+        run with status "diverged" and the step where it happened.
+        """
+        total = steps if steps is not None else self.config.steps
+        if isinstance(total, bool) or not isinstance(total, int) or total <= 0:
+            raise ConfigError(f"steps must be a positive integer, got {total!r}")
+        cfg = self.config
+        ctx = self.context()
+        self.G.train()
+        self.D.train()
+        bar = _progress_bar(total, self.step, f"{self.variant.name} on {self.data.name}") if progress else None
+        buffer: Optional[Tensor] = None
+        pending = 0  # steps recorded in the buffer since the last read-back
+        self.history.status = "running"
+        self._sync()
+        t0 = time.perf_counter()
+        train_s0 = self.history.train_s
+        try:
+            while self.step < total:
+                logs = self.variant.train_step(ctx)
+                if buffer is None:
+                    self._init_keys(logs)
+                    buffer = torch.empty(cfg.log_every, len(self.history.keys), device=self.device)
+                buffer[pending] = torch.stack([logs[k].float().reshape(()) for k in self.history.keys])
+                pending += 1
+                self.step += 1
+                boundary = (pending == cfg.log_every or self.step == total
+                            or (cfg.eval_every and self.step % cfg.eval_every == 0)
+                            or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0))
+                if not boundary:
+                    continue
+                self._sync()
+                self.history.train_s = train_s0 + time.perf_counter() - t0
+                diverged = self._read_back(buffer[:pending])
+                pending = 0
+                if bar is not None:
+                    bar.n = self.step
+                    bar.set_postfix({k: f"{self.history.values[k][-1]:.3g}"
+                                     for k in ("d_loss", "g_loss") if k in self.history.values}, refresh=True)
+                if on_log is not None:
+                    on_log(self)
+                if diverged:
+                    break
+                paused = time.perf_counter()
+                if evaluate is not None and cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < total:
+                    self._evaluate(evaluate)
+                if self.checkpoint_path and cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    self.save(self.checkpoint_path)
+                t0 += time.perf_counter() - paused  # evaluation and checkpoints are not training time
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.history.status == "running":
+            self.history.status = "ok"
+            if evaluate is not None:
+                self._evaluate(evaluate)
+        if self.checkpoint_path:
+            self.save(self.checkpoint_path)
+        return self.history
+
+    def _init_keys(self, logs: Dict[str, Tensor]) -> None:
+        keys = list(logs)
+        if self.history.keys and self.history.keys != keys:
+            raise RuntimeError(f"variant {self.variant.name!r} logged {keys}, earlier {self.history.keys}")
+        self.history.keys = keys
+        for k in keys:
+            self.history.values.setdefault(k, [])
+
+    def _read_back(self, rows: Tensor) -> bool:
+        """Copy the buffered steps to the host history; True when a value is non-finite."""
+        h = self.history
+        host = rows.cpu()
+        first = self.step - host.shape[0] + 1
+        for j, k in enumerate(h.keys):
+            h.values[k].extend(host[:, j].tolist())
+        h.log_steps.append(self.step)
+        h.log_train_s.append(h.train_s)
+        h.real_images = self.step * self.images_per_step
+        bad = ~torch.isfinite(host).all(dim=1)
+        if bool(bad.any()):
+            h.status = "diverged"
+            h.diverged_at = first + int(bad.nonzero()[0, 0])
+            return True
+        return False
+
+    def _evaluate(self, evaluate) -> None:
+        t = time.perf_counter()
+        metrics = evaluate(self)
+        self.history.eval_s += time.perf_counter() - t
+        self.history.evals.append({"step": self.step, "train_s": self.history.train_s, **metrics})
+        self.G.train()
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    # ---- results -----------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, n: int, labels: Optional[Tensor] = None, batch_size: int = 1000) -> Tensor:
+        """``n`` generated samples on the device (labels: one per sample, conditional only).
+
+        Uses its own RNG stream, so sampling does not disturb a resumable run.
+        """
+        if labels is not None and not self.variant.conditional:
+            raise ConfigError(f"variant {self.variant.name!r} is not conditional; it takes no labels")
+        if self.variant.conditional and labels is None:
+            labels = torch.arange(n, device=self.device) % self.data.num_classes
+        was_training = self.G.training
+        self.G.eval()
+        gen = torch.Generator(device=self.device).manual_seed(self.config.seed + 12345)
+        out = []
+        for start in range(0, n, batch_size):
+            m = min(batch_size, n - start)
+            z = torch.randn(m, self.config.z_dim, device=self.device, generator=gen)
+            y = None if labels is None else labels[start:start + m].to(self.device)
+            with self.autocast():
+                out.append(self.G(z, y).float())
+        self.G.train(was_training)
+        return torch.cat(out)
+
+    def summary(self) -> Dict[str, Any]:
+        h = self.history
+        img_per_s = h.real_images / h.train_s if h.train_s > 0 else float("nan")
+        return {
+            "variant": self.variant.name, "dataset": self.data.name, "split": self.data.split,
+            "arch": self.arch, "seed": self.config.seed, "steps": self.step,
+            "batch_size": self.config.batch_size, "n_critic": self.variant.n_critic,
+            "hparams": _jsonable(self.variant.hp), "precision": self.config.precision,
+            "perf": self.config.perf, "device": device_name(self.device), "status": h.status,
+            "diverged_at": h.diverged_at, "wall_s": h.train_s, "eval_s": h.eval_s,
+            "real_images": h.real_images, "img_per_s": img_per_s,
+            "s_per_kimg": 1000.0 / img_per_s if img_per_s and math.isfinite(img_per_s) else None,
+            "g_steps_per_s": self.step / h.train_s if h.train_s > 0 else None,
+            "final": {k: v[-1] for k, v in h.values.items() if v},
+            "torch": torch.__version__,
+        }
+
+    # ---- checkpoints -------------------------------------------------------------
+    def state_dict(self) -> Dict[str, Any]:
+        return {
+            "format": 1,
+            "variant": self.variant.name, "arch": self.arch,
+            "config": asdict(self.config), "dataset": self.dataset_spec,
+            "data_shape": list(self.data.shape), "num_classes": self.data.num_classes,
+            "step": self.step, "history": self.history.to_dict(),
+            "G": self.G.state_dict(), "D": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+                    "python": random.getstate(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+        }
+
+    def save(self, path) -> Path:
+        """Write a checkpoint atomically (a temporary file, then a rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(self.state_dict(), tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.step = state["step"]
+        self.history = History.from_dict(state["history"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        np.random.set_state(rng["numpy"])
+        random.setstate(rng["python"])
+        if rng.get("cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+
+    @classmethod
+    def from_checkpoint(cls, path, data: Optional[TensorData] = None, **config_overrides) -> "Trainer":
+        """Rebuild a trainer from a checkpoint, ready to ``fit`` further or ``sample``.
+
+        The dataset is loaded again from the checkpoint's record unless ``data`` is given.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no checkpoint at {path}")
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        cfg = dict(state["config"])
+        cfg.update(config_overrides)
+        if data is None:
+            from ganzoo.data import load
+
+            spec = dict(state["dataset"])
+            data = load(spec.pop("name"), **spec)
+        trainer = cls(state["variant"], data, arch=state["arch"], config=TrainConfig.from_dict(cfg),
+                      checkpoint_path=path, dataset_spec=state["dataset"])
+        trainer.load_state_dict(state)
+        return trainer
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import platform
+
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def _jsonable(d: Dict[str, Any]) -> Dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def _progress_bar(total: int, initial: int, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True, leave=False)

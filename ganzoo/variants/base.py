@@ -1,0 +1,252 @@
+"""The plugin contract: a GAN variant is its losses and its schedule.
+
+A variant is a :class:`Variant` subclass registered under a name with
+:func:`ganzoo.register_variant`. The default training step (:meth:`Variant.train_step`)
+is built from its parts, so most variants only write ``d_loss`` and ``g_loss``:
+
+    @register_variant("lsgan")
+    class LSGAN(Variant):
+        '''Least-squares GAN (Mao et al., 2017).'''
+        paper = "arXiv:1611.04076"
+        defaults = dict(lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999))
+        def d_loss(self, d_real, d_fake): ...
+        def g_loss(self, d_fake): ...
+
+Optional hooks: ``d_penalty`` (gradient penalties), ``after_d_step`` (weight clipping),
+``prepare_nets`` (e.g. spectral norm), ``conditional = True`` (labels reach both nets).
+A variant whose update has another shape overrides ``train_step`` as a whole; the
+trainer still owns devices, precision, schedule, history and checkpoints.
+
+``d_real`` / ``d_fake`` are the raw discriminator outputs (logits or critic values),
+shape ``[B]``, in float32 even under autocast.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, ContextManager, Dict, Optional
+
+import torch
+from torch import Tensor, nn
+
+
+# Hyperparameters every variant has; a variant's ``defaults`` override them.
+# Adam(2e-4, betas=(0.5, 0.999)) is the DCGAN setting (Radford et al. 2016) that the
+# seed's MLP GAN used; Goodfellow et al. 2014 trained with SGD + momentum.
+BASE_DEFAULTS: Dict[str, Any] = dict(
+    optimizer="adam",  # "adam" or "rmsprop"
+    lr_g=2e-4,
+    lr_d=2e-4,
+    betas=(0.5, 0.999),
+    n_critic=1,  # D steps per G step
+)
+
+
+class HyperparameterError(ValueError):
+    """An unknown hyperparameter or a value of the wrong type."""
+
+
+@dataclass
+class StepContext:
+    """What the trainer hands a variant's ``train_step``: nets, optimizers and samplers.
+
+    Everything here works on the device without host synchronisation, so a step
+    built from it can be captured as one CUDA graph.
+    """
+
+    G: nn.Module
+    D: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    batch_size: int
+    z_dim: int
+    num_classes: int
+    real_batch: Callable[[int], tuple]  # n -> (x, y or None), gathered on the device
+    device: torch.device
+    autocast: Callable[[], ContextManager] = contextlib.nullcontext
+    extras: Dict[str, Any] = field(default_factory=dict)
+
+    def noise(self, n: Optional[int] = None) -> Tensor:
+        return torch.randn(n or self.batch_size, self.z_dim, device=self.device)
+
+    def random_labels(self, n: Optional[int] = None) -> Optional[Tensor]:
+        """Uniform labels for generated samples, or None for unlabelled data."""
+        if self.num_classes <= 0:
+            return None
+        return torch.randint(self.num_classes, (n or self.batch_size,), device=self.device)
+
+
+def grad_norm(module: nn.Module) -> Tensor:
+    """L2 norm of all of a module's gradients, as a device tensor (no host sync)."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros((), device=next(module.parameters()).device)
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+def _as_logits(out) -> Tensor:
+    """D's main output as float32 ``[B]`` (auxiliary outputs, if any, are dropped)."""
+    if isinstance(out, tuple):
+        out = out[0]
+    return out.float().reshape(-1)
+
+
+class Variant:
+    """Base class of all GAN variants. Subclasses set ``paper``, ``defaults`` and the losses."""
+
+    paper: ClassVar[str] = ""
+    defaults: ClassVar[Dict[str, Any]] = {}
+    conditional: ClassVar[bool] = False
+    # How the label enters a conditional D: "concat" (embedding concatenated to the
+    # input), "projection" (Miyato & Koyama 2018) or "auxiliary" (AC-GAN's class head).
+    conditioning: ClassVar[str] = "concat"
+    # A preferred architecture per data kind ("points" / "image"); the user may override.
+    preferred_arch: ClassVar[Dict[str, str]] = {}
+    registered_name: ClassVar[str] = ""
+
+    def __init__(self, **overrides: Any):
+        self.hp = self.resolve_hparams(overrides)
+
+    # ---- configuration -------------------------------------------------------------
+    @classmethod
+    def default_hparams(cls) -> Dict[str, Any]:
+        """BASE_DEFAULTS overridden by every ``defaults`` along the class hierarchy."""
+        merged: Dict[str, Any] = dict(BASE_DEFAULTS)
+        for klass in reversed(cls.__mro__):
+            merged.update(klass.__dict__.get("defaults", {}))
+        return merged
+
+    @classmethod
+    def resolve_hparams(cls, overrides: Dict[str, Any]) -> Dict[str, Any]:
+        hp = cls.default_hparams()
+        for key, value in overrides.items():
+            if key not in hp:
+                raise HyperparameterError(
+                    f"unknown hyperparameter {key!r} for variant {cls.registered_name or cls.__name__!r}; "
+                    f"valid: {', '.join(sorted(hp))}")
+            hp[key] = _coerce(key, value, hp[key])
+        if hp["optimizer"] not in ("adam", "rmsprop"):
+            raise HyperparameterError(f"optimizer must be 'adam' or 'rmsprop', got {hp['optimizer']!r}")
+        if int(hp["n_critic"]) < 1:
+            raise HyperparameterError(f"n_critic must be >= 1, got {hp['n_critic']!r}")
+        return hp
+
+    @property
+    def name(self) -> str:
+        return self.registered_name or type(self).__name__
+
+    @property
+    def n_critic(self) -> int:
+        return int(self.hp["n_critic"])
+
+    # ---- the parts a variant writes ----------------------------------------------
+    def d_loss(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must define d_loss(d_real, d_fake)")
+
+    def g_loss(self, d_fake: Tensor) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must define g_loss(d_fake)")
+
+    def d_penalty(self, D: nn.Module, real: Tensor, fake: Tensor,
+                  labels: Optional[Tensor], fake_labels: Optional[Tensor]) -> Optional[Tensor]:
+        """An extra term added to D's loss (e.g. a gradient penalty), or None."""
+        return None
+
+    def after_d_step(self, D: nn.Module) -> None:
+        """Called after every D optimizer step (e.g. WGAN's weight clipping)."""
+
+    def prepare_nets(self, G: nn.Module, D: nn.Module):
+        """Adapt freshly built nets (e.g. add spectral norm to D). Returns (G, D)."""
+        return G, D
+
+    def aux_losses(self, d_out_real, d_out_fake, labels, fake_labels) -> Optional[Tensor]:
+        """Extra D loss from D's auxiliary outputs (AC-GAN's class head), or None."""
+        return None
+
+    def g_aux_loss(self, d_out_fake, fake_labels) -> Optional[Tensor]:
+        """Extra G loss from D's auxiliary outputs, or None."""
+        return None
+
+    # ---- the default step --------------------------------------------------------
+    def d_step(self, ctx: StepContext) -> Dict[str, Tensor]:
+        """One discriminator update; returns its loss terms as device tensors."""
+        G, D = ctx.G, ctx.D
+        real, labels = ctx.real_batch(ctx.batch_size)
+        fake_labels = ctx.random_labels() if self.conditional else None
+        with torch.no_grad(), ctx.autocast():
+            fake = G(ctx.noise(), fake_labels)
+        with ctx.autocast():
+            out_real = D(real, labels if self.conditional else None)
+            out_fake = D(fake, fake_labels)
+        loss = self.d_loss(_as_logits(out_real), _as_logits(out_fake))
+        logs = {"d_loss": loss.detach()}
+        aux = self.aux_losses(out_real, out_fake, labels, fake_labels)
+        if aux is not None:
+            loss = loss + aux
+            logs["d_aux"] = aux.detach()
+        penalty = self.d_penalty(D, real, fake, labels, fake_labels)
+        if penalty is not None:
+            loss = loss + penalty
+            logs["d_penalty"] = penalty.detach()
+        ctx.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        logs["grad_norm_d"] = grad_norm(D)
+        ctx.opt_d.step()
+        self.after_d_step(D)
+        logs["d_real"] = _as_logits(out_real).detach().mean()
+        logs["d_fake"] = _as_logits(out_fake).detach().mean()
+        return logs
+
+    def g_step(self, ctx: StepContext) -> Dict[str, Tensor]:
+        """One generator update; D's parameters take no gradient."""
+        G, D = ctx.G, ctx.D
+        fake_labels = ctx.random_labels() if self.conditional else None
+        D.requires_grad_(False)
+        try:
+            with ctx.autocast():
+                out_fake = D(G(ctx.noise(), fake_labels), fake_labels)
+            loss = self.g_loss(_as_logits(out_fake))
+            logs = {"g_loss": loss.detach()}
+            aux = self.g_aux_loss(out_fake, fake_labels)
+            if aux is not None:
+                loss = loss + aux
+                logs["g_aux"] = aux.detach()
+            ctx.opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+        finally:
+            D.requires_grad_(True)
+        logs["grad_norm_g"] = grad_norm(G)
+        ctx.opt_g.step()
+        return logs
+
+    def train_step(self, ctx: StepContext) -> Dict[str, Tensor]:
+        """``n_critic`` D steps, then one G step. Returns the last values as device tensors.
+
+        The keys must be the same at every step (the trainer records them per step).
+        """
+        for _ in range(self.n_critic):
+            logs = self.d_step(ctx)
+        logs.update(self.g_step(ctx))
+        return logs
+
+    def real_images_per_step(self, batch_size: int) -> int:
+        """Real samples shown to D in one ``train_step`` (for img/s)."""
+        return self.n_critic * batch_size
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    """Check an override against its default's type (ints may stand for floats)."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise HyperparameterError(f"hyperparameter {key!r} must be true/false, got {value!r}")
+        return value
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise HyperparameterError(f"hyperparameter {key!r} must be a number, got {value!r}")
+        return type(default)(value) if isinstance(default, float) or float(value).is_integer() else value
+    if isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)) or len(value) != len(default):
+            raise HyperparameterError(f"hyperparameter {key!r} must be a list of {len(default)} numbers, got {value!r}")
+        return tuple(float(v) for v in value)
+    if isinstance(default, str) and not isinstance(value, str):
+        raise HyperparameterError(f"hyperparameter {key!r} must be a string, got {value!r}")
+    return value
