@@ -11,7 +11,8 @@ and ``source`` says so. Directories searched, in order, under the data root:
   Not the root itself: the file names are MNIST's, and one must not pass for the other.
 
 With ``download=True`` a split that is not on disk is fetched by torchvision into
-``<root>/MNIST/raw`` (or ``FashionMNIST/raw``); ``split=None`` then means train. Images are [N, 1, 28, 28] in [-1, 1].
+``<root>/MNIST/raw`` (or ``FashionMNIST/raw``); ``split=None`` then means train.
+Images are [N, 1, 28, 28] in [-1, 1]; labels 0..9.
 """
 from __future__ import annotations
 
@@ -88,6 +89,8 @@ def find_shared_mnist() -> Optional[Path]:
 
 
 def load_idx_set(spec: IdxSet, split: Optional[str], data_root, download: bool) -> TensorData:
+    """The loader shared by mnist and fashion-mnist: IDX files on disk, else torchvision
+    download when allowed, else a DataError naming the missing files and how to get them."""
     root = default_data_root(data_root)
     dirs = spec.search_dirs(root)
     found: Dict[str, Optional[Tuple[Path, Path]]] = {s: locate_split(dirs, s) for s in FILE_PREFIX}
