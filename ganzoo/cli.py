@@ -14,6 +14,7 @@ from typing import Callable, Dict, List, Optional
 
 from ganzoo.data.base import DataError
 from ganzoo.registry import ARCHS, DATASETS, PLUGIN_ERRORS, VARIANTS, UnknownNameError
+from ganzoo.variants.base import VariantError
 
 # Exceptions that mean "the user asked for something that cannot be": shown as one line.
 USER_ERRORS: tuple = (UnknownNameError, ValueError, FileNotFoundError, DataError)
@@ -65,6 +66,9 @@ def add_train(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--precision", default="fp32", help="fp32, tf32 or bf16")
+    p.add_argument("--perf", default="auto", choices=("auto", "eager", "graph", "compile"),
+                   help="how a step runs: auto (CUDA graph, else compile, else eager; eager on CPU), "
+                        "eager, graph (one CUDA graph per iteration) or compile (torch.compile)")
     p.add_argument("--log-every", type=positive_int, default=100)
     p.add_argument("--checkpoint-every", type=int, default=0)
     p.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
@@ -94,7 +98,7 @@ def run_train(args) -> int:
     out = Path(args.out)
     ckpt = out / "checkpoint.pt"
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed,
-                         device=args.device, precision=args.precision, log_every=args.log_every,
+                         device=args.device, precision=args.precision, perf=args.perf, log_every=args.log_every,
                          checkpoint_every=args.checkpoint_every, hparams=parse_hparams(args.hp))
     VARIANTS.get(args.variant)  # fail on a bad name before loading any data
     if args.arch:
@@ -169,6 +173,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return run(args)
     except USER_ERRORS as err:
+        print(f"ganzoo {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except VariantError as err:  # a variant (perhaps a plugin) raised while training: its traceback, then one line
+        print(err.traceback, end="", file=sys.stderr)
         print(f"ganzoo {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -7,7 +7,6 @@ buffer on the device, read back every ``log_every`` steps, where divergence is c
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import random
@@ -21,13 +20,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ganzoo import nets
+from ganzoo import nets, perf
 from ganzoo.data.base import TensorData
 from ganzoo.registry import VARIANTS
-from ganzoo.variants.base import StepContext, Variant
+from ganzoo.variants.base import StepContext, Variant, VariantError
 
 PRECISIONS = ("fp32", "tf32", "bf16")
-PERF_MODES = ("eager",)
+PERF_MODES = perf.PERF_MODES  # auto | eager | graph | compile (see ganzoo.perf)
 
 
 class ConfigError(ValueError):
@@ -44,7 +43,7 @@ class TrainConfig:
     z_dim: int = 100
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda", "cuda:1", ...
     precision: str = "fp32"  # fp32 | tf32 (CUDA matmuls) | bf16 (autocast)
-    perf: str = "eager"
+    perf: str = "auto"  # how a step runs: auto | eager | graph (CUDA graphs) | compile
     log_every: int = 100  # host read-back of the history, divergence check
     checkpoint_every: int = 0  # 0: only when fit() ends (if a checkpoint path is set)
     eval_every: int = 0  # 0: no evaluation during training
@@ -83,7 +82,7 @@ class History:
     log_steps: List[int] = field(default_factory=list)  # steps at which the host read back
     log_train_s: List[float] = field(default_factory=list)  # training seconds at those steps
     evals: List[Dict[str, Any]] = field(default_factory=list)  # {step, train_s, metrics...}
-    status: str = "running"  # running | ok | diverged
+    status: str = "running"  # running | ok | diverged | failed (the variant raised: VariantError)
     diverged_at: Optional[int] = None
     train_s: float = 0.0  # training time only: no evaluation, no checkpoints
     eval_s: float = 0.0
@@ -158,26 +157,34 @@ class Trainer:
         self.dataset_spec = dataset_spec or {"name": data.name, "split": data.split}
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
 
+        try:
+            perf.check_mode(self.config.perf, self.device)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
         seed_everything(self.config.seed)
         conditioning = self.variant.conditioning if self.variant.conditional else "none"
         G, D = nets.build(self.arch, self.data.shape, z_dim=self.config.z_dim,
-                          num_classes=self.data.num_classes, conditioning=conditioning)
+                          num_classes=self.data.num_classes, conditioning=conditioning,
+                          **self.variant.net_options())
         G, D = self.variant.prepare_nets(G, D)
         self.G, self.D = G.to(self.device), D.to(self.device)
+        self.channels_last = perf.prepare_nets(self.G, self.D, self.device)
         hp = self.variant.hp
-        self.opt_g = make_optimizer(self.G.parameters(), hp["optimizer"], hp["lr_g"], hp["betas"])
-        self.opt_d = make_optimizer(self.D.parameters(), hp["optimizer"], hp["lr_d"], hp["betas"])
-        if self.config.precision == "tf32" and self.device.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
+        # Fused Adam (CPU and CUDA), capturable when the step may become a CUDA graph.
+        self._opt_options = perf.optimizer_options(hp["optimizer"], self.device, self.config.perf)
+        self.opt_g = make_optimizer(self.G.parameters(), hp["optimizer"], hp["lr_g"], hp["betas"],
+                                    **self._opt_options)
+        self.opt_d = make_optimizer(self.D.parameters(), hp["optimizer"], hp["lr_d"], hp["betas"],
+                                    **self._opt_options)
+        # The step runner (ganzoo.perf): built at the first fit(), dropped when state is loaded.
+        self.runner: Optional[perf.Runner] = None
         self.step = 0
         self.history = History()
 
     # ---- the step ----------------------------------------------------------------
     def autocast(self):
-        if self.config.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        """bf16 autocast under precision "bf16", else nothing."""
+        return perf.autocast_factory(self.config.precision, self.device)()
 
     def context(self) -> StepContext:
         return StepContext(G=self.G, D=self.D, opt_g=self.opt_g, opt_d=self.opt_d,
@@ -203,23 +210,35 @@ class Trainer:
         if isinstance(total, bool) or not isinstance(total, int) or total <= 0:
             raise ConfigError(f"steps must be a positive integer, got {total!r}")
         cfg = self.config
-        ctx = self.context()
         self.G.train()
         self.D.train()
         bar = _progress_bar(total, self.step, f"{self.variant.name} on {self.data.name}") if progress else None
         buffer: Optional[Tensor] = None
         pending = 0  # steps recorded in the buffer since the last read-back
         self.history.status = "running"
+        if self.runner is None:
+            self.runner = perf.Runner(self, cfg.perf)
+        runner = self.runner
         self._sync()
         t0 = time.perf_counter()
         train_s0 = self.history.train_s
+        precision = perf.precision_mode(cfg.precision, self.device)  # TF32 / cuDNN flags, restored after
+        precision.__enter__()
         try:
             while self.step < total:
-                logs = self.variant.train_step(ctx)
+                try:
+                    row = runner.step()  # the step's logged values, one device tensor (ganzoo.perf)
+                except perf.PerfError:
+                    self.history.status = "failed"
+                    raise
+                except Exception as err:  # the variant's (perhaps a plugin's) code: name it and the step
+                    self.history.status = "failed"
+                    raise VariantError(self.variant.name, self.step + 1, err) from err
                 if buffer is None:
-                    self._init_keys(logs)
-                    buffer = torch.empty(cfg.log_every, len(self.history.keys), device=self.device)
-                buffer[pending] = torch.stack([logs[k].float().reshape(()) for k in self.history.keys])
+                    self._init_keys(runner.keys)
+                    rows = min(cfg.log_every, total - self.step)  # no more than this call can fill
+                    buffer = torch.empty(rows, len(self.history.keys), device=self.device)
+                buffer[pending] = row
                 pending += 1
                 self.step += 1
                 boundary = (pending == cfg.log_every or self.step == total
@@ -246,6 +265,7 @@ class Trainer:
                     self.save(self.checkpoint_path)
                 t0 += time.perf_counter() - paused  # evaluation and checkpoints are not training time
         finally:
+            precision.__exit__(None, None, None)
             if bar is not None:
                 bar.close()
         if self.history.status == "running":
@@ -256,8 +276,8 @@ class Trainer:
             self.save(self.checkpoint_path)
         return self.history
 
-    def _init_keys(self, logs: Dict[str, Tensor]) -> None:
-        keys = list(logs)
+    def _init_keys(self, keys: List[str]) -> None:
+        keys = list(keys)
         if self.history.keys and self.history.keys != keys:
             raise RuntimeError(f"variant {self.variant.name!r} logged {keys}, earlier {self.history.keys}")
         self.history.keys = keys
@@ -311,7 +331,7 @@ class Trainer:
             m = min(batch_size, n - start)
             z = torch.randn(m, self.config.z_dim, device=self.device, generator=gen)
             y = None if labels is None else labels[start:start + m].to(self.device)
-            with self.autocast():
+            with perf.precision_mode(self.config.precision, self.device), self.autocast():
                 out.append(self.G(z, y).float())
         self.G.train(was_training)
         return torch.cat(out)
@@ -324,7 +344,9 @@ class Trainer:
             "arch": self.arch, "seed": self.config.seed, "steps": self.step,
             "batch_size": self.config.batch_size, "n_critic": self.variant.n_critic,
             "hparams": _jsonable(self.variant.hp), "precision": self.config.precision,
-            "perf": self.config.perf, "device": device_name(self.device), "status": h.status,
+            "perf": self.config.perf, "perf_used": self.runner.mode if self.runner else None,
+            "perf_notices": list(self.runner.notices) if self.runner else [],
+            "device": device_name(self.device), "status": h.status,
             "diverged_at": h.diverged_at, "wall_s": h.train_s, "eval_s": h.eval_s,
             "real_images": h.real_images, "img_per_s": img_per_s,
             "s_per_kimg": 1000.0 / img_per_s if img_per_s and math.isfinite(img_per_s) else None,
@@ -367,6 +389,9 @@ class Trainer:
         self.D.load_state_dict(state["D"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
+        for opt in (self.opt_g, self.opt_d):  # the saved flags may be another device's or mode's
+            perf.apply_optimizer_options(opt, self._opt_options)
+        self.runner = None  # a captured graph holds the replaced optimizer state: capture again
         self.step = state["step"]
         self.history = History.from_dict(state["history"])
         rng = state["rng"]
@@ -388,6 +413,12 @@ class Trainer:
         state = torch.load(path, map_location="cpu", weights_only=False)
         cfg = dict(state["config"])
         cfg.update(config_overrides)
+        if cfg.get("perf") == "graph" and "perf" not in config_overrides:
+            try:  # a CUDA-graph run read where there is no CUDA (e.g. sampling on the CPU)
+                if pick_device(cfg.get("device", "auto")).type != "cuda":
+                    cfg["perf"] = "auto"
+            except ConfigError:
+                pass
         if data is None:
             from ganzoo.data import load
 

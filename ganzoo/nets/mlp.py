@@ -61,9 +61,11 @@ class MLPDiscriminator(nn.Module):
 
 @ARCHS.register("mlp")
 def build_mlp(shape: Tuple[int, ...], z_dim: int = 100, num_classes: int = 0,
-              conditioning: str = "none"):
+              conditioning: str = "none", d_norm: str | None = None):
     """The seed's MLP GAN (G 100-256-512-1024-784, D 784-1024-512-256-1); 3×256 for 2D data."""
     conditioning = check_conditioning(conditioning, num_classes)
+    if d_norm not in (None, "none"):  # a variant's net option: this D has no normalisation layers
+        raise ValueError(f"architecture 'mlp' has no normalisation in D: d_norm must be 'none', got {d_norm!r}")
     points = len(shape) == 1
     g_hidden, d_hidden = (TOY_HIDDEN, TOY_HIDDEN) if points else (SEED_G_HIDDEN, SEED_D_HIDDEN)
     # Label embeddings as wide as the class count (one-hot-like), as in Mirza & Osindero.

@@ -2,7 +2,13 @@
 
 Importing this package registers every built-in variant in ``ganzoo.registry.VARIANTS``.
 """
-from ganzoo.variants.base import BASE_DEFAULTS, HyperparameterError, StepContext, Variant, grad_norm
+from ganzoo.variants.base import (BASE_DEFAULTS, HyperparameterError, StepContext, Variant, VariantError,
+                                  grad_norm)
 from ganzoo.variants import minimax  # noqa: F401  (registers vanilla, nsgan)
+from ganzoo.variants import conditional  # noqa: F401  (cgan, acgan, cgan-pd)
+from ganzoo.variants import least_squares  # noqa: F401  (lsgan)
+from ganzoo.variants import regularized  # noqa: F401  (r1, dragan)
+from ganzoo.variants import spectral  # noqa: F401  (sngan)
+from ganzoo.variants import wasserstein  # noqa: F401  (wgan, wgan-gp)
 
-__all__ = ["BASE_DEFAULTS", "HyperparameterError", "StepContext", "Variant", "grad_norm"]
+__all__ = ["BASE_DEFAULTS", "HyperparameterError", "StepContext", "Variant", "VariantError", "grad_norm"]

@@ -13,7 +13,8 @@ is built from its parts, so most variants only write ``d_loss`` and ``g_loss``:
         def g_loss(self, d_fake): ...
 
 Optional hooks: ``d_penalty`` (gradient penalties), ``after_d_step`` (weight clipping),
-``prepare_nets`` (e.g. spectral norm), ``conditional = True`` (labels reach both nets).
+``prepare_nets`` (e.g. spectral norm), ``net_options`` (e.g. no BatchNorm in D),
+``conditional = True`` (labels reach both nets).
 A variant whose update has another shape overrides ``train_step`` as a whole; the
 trainer still owns devices, precision, schedule, history and checkpoints.
 
@@ -44,6 +45,24 @@ BASE_DEFAULTS: Dict[str, Any] = dict(
 
 class HyperparameterError(ValueError):
     """An unknown hyperparameter or a value of the wrong type."""
+
+
+class VariantError(RuntimeError):
+    """A variant's code raised during training. The trainer raises it ``from`` the original.
+
+    ``variant`` and ``step`` say whose step failed; ``traceback`` holds the original's
+    formatted traceback, for a benchmark run to record as a failure.
+    """
+
+    def __init__(self, variant: str, step: int, error: BaseException):
+        import traceback as tb
+
+        frames = tb.extract_tb(error.__traceback__)
+        where = f" (in {frames[-1].name}, {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+        super().__init__(f"variant {variant!r} failed at training step {step}: "
+                         f"{type(error).__name__}: {error}{where}")
+        self.variant, self.step = variant, step
+        self.traceback = "".join(tb.format_exception(type(error), error, error.__traceback__))
 
 
 @dataclass
@@ -157,6 +176,15 @@ class Variant:
     def prepare_nets(self, G: nn.Module, D: nn.Module):
         """Adapt freshly built nets (e.g. add spectral norm to D). Returns (G, D)."""
         return G, D
+
+    def net_options(self) -> Dict[str, Any]:
+        """Keyword options for the architecture builder (``nets.build(..., **options)``).
+
+        By default: ``d_norm`` (D's normalisation: "batch", "layer" or "none") when the
+        variant's hyperparameters have one, e.g. ``d_norm="none"`` for a critic under a
+        gradient penalty; the builder rejects a value it does not support.
+        """
+        return {"d_norm": self.hp["d_norm"]} if "d_norm" in self.hp else {}
 
     def aux_losses(self, d_out_real, d_out_fake, labels, fake_labels) -> Optional[Tensor]:
         """Extra D loss from D's auxiliary outputs (AC-GAN's class head), or None."""

@@ -1,0 +1,549 @@
+"""How the trainer runs one training iteration: eager, compiled, or as one CUDA graph.
+
+``TrainConfig.perf`` / ``--perf`` picks the mode:
+
+- ``eager``: the variant's ``train_step`` as written, kernel after kernel.
+- ``compile``: the same step with G and D through :func:`torch.compile` (inductor).
+  Variants that differentiate D twice (gradient penalties) are refused by aot_autograd
+  ("does not currently support double backward").
+- ``graph``: the whole iteration — n_critic D steps, penalties, the G step, the RNG
+  draws and the logged values — captured once as a CUDA graph and replayed
+  (:mod:`torch.cuda.graphs`). A GAN step at small batch is a few hundred small kernels;
+  launched one by one from Python, the launches, not the arithmetic, set the speed.
+  CUDA only.
+- ``auto`` (default): ``graph`` → ``compile`` → ``eager`` on CUDA, ``eager`` elsewhere.
+  A mode that fails for a variant leaves a one-line notice and training goes on from
+  exactly where it was; it is never silently wrong:
+
+  * warm-up steps run eagerly (they are real training steps, logged as such);
+  * a step that changes plain Python state of the variant or the nets between calls
+    (a counter, a schedule kept in a float) cannot be captured, since a graph replays
+    the Python decisions made at capture time: detected, and the mode is refused;
+    a variant may also declare ``graph_safe = False``;
+  * after capture, one replay is checked against an eager step from the same state
+    (same RNG draws: the philox offsets of a replay line up with eager ones) and the
+    mode is refused when logged values or parameters differ beyond rounding;
+  * a compile failure at the first compiled step puts every tensor and RNG state back.
+
+A runner's ``step()`` returns one *row*: the step's logged values stacked into a 1-D
+float32 tensor on the device, in the order of ``runner.keys``. The trainer copies it
+into its history buffer; nothing is read back to the host inside the loop.
+
+The rest of the fast path lives here too: optimizer options (fused Adam on CPU and
+CUDA, ``capturable`` when a step may be captured), TF32/cuDNN settings per
+``--precision`` and channels_last for conv nets on CUDA.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+from dataclasses import replace
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+PERF_MODES = ("auto", "eager", "graph", "compile")
+# What ``auto`` tries, in order, per device type; anything not listed runs eagerly.
+AUTO_CHAIN = {"cuda": ("graph", "compile", "eager")}
+GRAPH_WARMUP_STEPS = 3  # eager steps on a side stream before capture (cuBLAS/cuDNN setup, lazy optimizer state)
+
+logger = logging.getLogger("ganzoo.perf")
+
+
+class PerfError(ValueError):
+    """A perf mode asked for explicitly (not ``auto``) cannot run this variant here."""
+
+
+class PerfUnavailable(RuntimeError):
+    """A perf mode cannot run this step; ``auto`` moves on to the next mode.
+
+    ``row``: when the failing check already completed this training step eagerly, its
+    logged values (the trainer records them and goes on); None when nothing ran.
+    """
+
+    def __init__(self, mode: str, reason: str, row: Optional[Tensor] = None):
+        super().__init__(f"perf mode {mode!r} unavailable: {reason}")
+        self.mode, self.reason, self.row = mode, reason, row
+
+
+def first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"[:300]
+
+
+def chain(mode: str, device: torch.device) -> Sequence[str]:
+    """The modes tried, in order, for ``mode`` on ``device``."""
+    if mode not in PERF_MODES:
+        raise ValueError(f"perf must be one of {', '.join(PERF_MODES)}, got {mode!r}")
+    if mode == "auto":
+        return AUTO_CHAIN.get(device.type, ("eager",))
+    return (mode,)
+
+
+def check_mode(mode: str, device: torch.device) -> None:
+    """A clear error for a mode that cannot run on this device at all."""
+    if mode == "graph" and device.type != "cuda":
+        raise ValueError(f"perf 'graph' captures CUDA graphs and needs a CUDA device; this run is on "
+                         f"{device.type}. Use perf eager, compile or auto (auto runs eagerly there)")
+
+
+# ---- optimizers ------------------------------------------------------------------
+def optimizer_options(kind: str, device: torch.device, perf: str) -> Dict[str, Any]:
+    """Implementation flags for ganzoo's optimizers on ``device`` under ``perf``.
+
+    Adam: ``fused=True`` (one vectorised kernel over all parameters, on CPU and CUDA;
+    the for-loop default makes ~10 passes per tensor). RMSprop has no fused form:
+    ``foreach`` on CUDA. ``capturable=True`` (step counters on the device, no host
+    read) whenever the step may be captured as a CUDA graph.
+    """
+    capturable = device.type == "cuda" and "graph" in chain(perf, device)
+    if kind == "adam":
+        fused = device.type in ("cpu", "cuda")
+        return {"fused": True if fused else None, "foreach": None, "capturable": capturable}
+    if kind == "rmsprop":
+        return {"foreach": True if device.type == "cuda" else None, "capturable": capturable}
+    return {}
+
+
+def apply_optimizer_options(opt: torch.optim.Optimizer, options: Dict[str, Any]) -> None:
+    """Re-apply implementation flags after ``load_state_dict`` (which brings back the
+    saved run's flags, e.g. a CPU checkpoint resumed in a CUDA graph) and place each
+    step counter where that implementation wants it."""
+    if not options:
+        return
+    for group in opt.param_groups:
+        group.update(options)
+        on_device = bool(group.get("fused") or group.get("capturable"))
+        for p in group["params"]:
+            state = opt.state.get(p)
+            if state and torch.is_tensor(state.get("step")):
+                where = p.device if on_device else torch.device("cpu")
+                state["step"] = state["step"].to(device=where, dtype=torch.float32)
+
+
+# ---- precision and memory layout -------------------------------------------------
+@contextlib.contextmanager
+def precision_mode(precision: str, device: torch.device):
+    """TF32 for CUDA matmuls and convolutions under ``tf32`` and ``bf16`` (the fp32 work
+    left outside autocast), true fp32 under ``fp32``; cuDNN autotuning on. Restored on exit.
+    Nothing changes on other devices."""
+    if device.type != "cuda":
+        yield
+        return
+    tf32 = precision in ("tf32", "bf16")
+    saved = (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32,
+             torch.backends.cudnn.benchmark)
+    torch.set_float32_matmul_precision("high" if tf32 else "highest")
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(saved[0])
+        torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark = saved[1], saved[2]
+
+
+def autocast_factory(precision: str, device: torch.device, cache: bool = True) -> Callable:
+    """``ctx.autocast``: bf16 autocast under ``bf16``, nothing otherwise. CUDA graphs need
+    ``cache=False`` (the autocast weight cache would hold tensors across capture)."""
+    if precision != "bf16":
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=cache)
+
+
+def has_conv(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.conv._ConvNd) for m in module.modules())
+
+
+def prepare_nets(G: nn.Module, D: nn.Module, device: torch.device) -> bool:
+    """channels_last for conv nets on CUDA (tensor cores read NHWC). True when applied."""
+    if device.type != "cuda" or not (has_conv(G) or has_conv(D)):
+        return False
+    G.to(memory_format=torch.channels_last)
+    D.to(memory_format=torch.channels_last)
+    return True
+
+
+# ---- state: snapshot / restore, Python-side state ------------------------------------
+class Snapshot:
+    """A copy of everything a training step changes — parameters, buffers, optimizer
+    state, RNG states — that :meth:`restore` writes back *in place* (same tensors, so a
+    captured CUDA graph stays valid). Optimizer state created after the snapshot (the
+    lazy first step) is dropped on restore."""
+
+    def __init__(self, modules: Iterable[nn.Module], optimizers: Iterable[torch.optim.Optimizer],
+                 device: torch.device):
+        self.device = device
+        self.pairs: List[tuple] = []
+        seen = set()
+
+        def keep(t: Tensor) -> None:
+            if id(t) not in seen:
+                seen.add(id(t))
+                self.pairs.append((t, t.detach().clone()))
+
+        for m in modules:
+            for t in m.parameters():
+                keep(t)
+            for t in m.buffers():
+                keep(t)
+        self.optimizers = list(optimizers)
+        self.opt_state = []
+        for opt in self.optimizers:
+            saved = {}
+            for p, st in opt.state.items():
+                saved[p] = set(st)
+                for v in st.values():
+                    if torch.is_tensor(v):
+                        keep(v)
+            self.opt_state.append(saved)
+        self.rng = (torch.get_rng_state(), np.random.get_state(), random.getstate(),
+                    torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        for opt, saved in zip(self.optimizers, self.opt_state):
+            for p in list(opt.state):
+                if p not in saved:
+                    del opt.state[p]
+                else:
+                    for k in set(opt.state[p]) - saved[p]:
+                        del opt.state[p][k]
+        for live, copy in self.pairs:
+            live.copy_(copy)
+        torch.set_rng_state(self.rng[0])
+        np.random.set_state(self.rng[1])
+        random.setstate(self.rng[2])
+        if self.rng[3] is not None:
+            torch.cuda.set_rng_state(self.rng[3], self.device)
+
+
+_PLAIN = (bool, int, float, str, bytes, type(None))
+
+
+def _fingerprint(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, (list, tuple)) and depth < 3:
+        return tuple(_fingerprint(v, depth + 1) for v in value)
+    if isinstance(value, dict) and depth < 3:
+        return tuple((k, _fingerprint(v, depth + 1)) for k, v in value.items())
+    return ("object", id(value))  # tensors and other objects: the same one must stay
+
+
+def python_state(variant: Any, modules: Iterable[nn.Module], extras: Optional[dict] = None) -> Dict[str, Any]:
+    """The plain Python values a step could read: the variant's attributes, public
+    attributes of every submodule, the context's extras. Tensors count by identity
+    (updated in place is fine for a graph; replaced is not)."""
+    state = {f"variant.{k}": _fingerprint(v) for k, v in vars(variant).items()}
+    for i, module in enumerate(modules):
+        for name, m in module.named_modules():
+            for k, v in vars(m).items():
+                if not k.startswith("_"):
+                    state[f"net{i}.{name}.{k}"] = _fingerprint(v)
+    for k, v in (extras or {}).items():
+        state[f"extras.{k}"] = _fingerprint(v)
+    return state
+
+
+def changed_keys(before: Dict[str, Any], after: Dict[str, Any]) -> List[str]:
+    return sorted(k for k in set(before) | set(after) if before.get(k, before) != after.get(k, after))
+
+
+# ---- rows of logged values ------------------------------------------------------------
+class LogRow:
+    """Stacks a step's logs (name -> 0-d device tensor) into one float32 row.
+
+    The first call fixes ``keys``; later steps must log the same names in the same order.
+    """
+
+    def __init__(self, variant_name: str = "variant"):
+        self.keys: Optional[List[str]] = None
+        self.name = variant_name
+
+    def __call__(self, logs: Dict[str, Tensor]) -> Tensor:
+        keys = list(logs)
+        if self.keys is None:
+            self.keys = keys
+        elif keys != self.keys:
+            raise RuntimeError(f"variant {self.name!r} logged {keys}, earlier {self.keys}")
+        values = list(logs.values())
+        try:  # fast path: 0-d float32 tensors, one kernel
+            row = torch.stack(values)
+            if row.dtype == torch.float32 and row.dim() == 1:
+                return row
+        except RuntimeError:
+            pass
+        return torch.stack([v.detach().float().reshape(()) for v in values])
+
+
+# ---- runners ----------------------------------------------------------------------
+class EagerRunner:
+    """The variant's step as written."""
+
+    mode = "eager"
+
+    def __init__(self, trainer, row: LogRow, ctx=None):
+        self.trainer = trainer
+        self.variant = trainer.variant
+        self.row = row
+        self.ctx = ctx if ctx is not None else trainer.context()
+
+    @property
+    def keys(self) -> Optional[List[str]]:
+        return self.row.keys
+
+    def eager_step(self) -> Tensor:
+        return self.row(self.variant.train_step(self.ctx))
+
+    def step(self) -> Tensor:
+        return self.eager_step()
+
+    def snapshot(self) -> Snapshot:
+        t = self.trainer
+        return Snapshot((t.G, t.D), (t.opt_g, t.opt_d), t.device)
+
+
+class CompileRunner(EagerRunner):
+    """G and D through :func:`torch.compile`; the step's Python (losses, optimizer
+    calls) stays eager. The trainer's own G and D stay uncompiled for sampling and
+    evaluation (they share the parameters)."""
+
+    mode = "compile"
+
+    def __init__(self, trainer, row: LogRow, **compile_options):
+        G = torch.compile(trainer.G, **compile_options)
+        D = torch.compile(trainer.D, **compile_options)
+        super().__init__(trainer, row, ctx=replace(trainer.context(), G=G, D=D))
+        self.tried = False
+
+    def step(self) -> Tensor:
+        if self.tried:
+            return self.eager_step()
+        snap = self.snapshot()
+        try:
+            out = self.eager_step()
+            if self.trainer.device.type == "cuda":
+                torch.cuda.synchronize(self.trainer.device)
+        except Exception as err:  # noqa: BLE001  (any failure of the compiler stack)
+            snap.restore()
+            raise PerfUnavailable(self.mode, f"torch.compile failed: {first_line(err)}") from err
+        self.tried = True
+        return out
+
+
+class CudaGraphBackend:
+    """Capture and replay with :class:`torch.cuda.CUDAGraph`."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.graph = None
+        self.side = torch.cuda.Stream(device)
+
+    @contextlib.contextmanager
+    def warmup_stream(self):
+        """Eager warm-up on a side stream, as torch.cuda.graphs advises."""
+        current = torch.cuda.current_stream(self.device)
+        self.side.wait_stream(current)
+        with torch.cuda.stream(self.side):
+            yield
+        current.wait_stream(self.side)
+
+    def capture(self, fn: Callable[[], Tensor]) -> Tensor:
+        torch.cuda.synchronize(self.device)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            out = fn()
+        torch.cuda.synchronize(self.device)
+        return out
+
+    def replay(self) -> None:
+        self.graph.replay()
+
+
+class EmulatedGraph:
+    """Stands in for a CUDA graph on any device, for tests of the graph runner's code path:
+    ``capture`` runs the step once and puts all state back (a real capture runs
+    nothing), keeping its outputs as the static buffers; ``replay`` runs the step again
+    and copies its fresh outputs into those buffers."""
+
+    def __init__(self, snapshot: Callable[[], Snapshot]):
+        self.snapshot = snapshot
+        self.fn = None
+        self.out = None
+
+    @contextlib.contextmanager
+    def warmup_stream(self):
+        yield
+
+    def capture(self, fn: Callable[[], Tensor]) -> Tensor:
+        snap = self.snapshot()
+        self.fn, self.out = fn, fn()
+        snap.restore()
+        return self.out
+
+    def replay(self) -> None:
+        self.out.copy_(self.fn())
+
+
+class GraphRunner(EagerRunner):
+    """The whole iteration as one CUDA graph: warm-up steps, capture, one checked replay, then replays."""
+
+    mode = "graph"
+
+    def __init__(self, trainer, row: LogRow, backend: Any = None, warmup: int = GRAPH_WARMUP_STEPS,
+                 verify: bool = True):
+        if getattr(trainer.variant, "graph_safe", True) is False:
+            raise PerfUnavailable(self.mode, f"variant {trainer.variant.name!r} declares graph_safe = False")
+        ctx = replace(trainer.context(), autocast=autocast_factory(trainer.config.precision, trainer.device,
+                                                                   cache=False))
+        super().__init__(trainer, row, ctx=ctx)
+        if backend == "emulated":
+            backend = EmulatedGraph(self.snapshot)
+        elif backend is None:
+            backend = CudaGraphBackend(trainer.device)
+        self.backend = backend
+        self.warmup = max(2, warmup)
+        self.warmed = 0
+        self.verify = verify
+        self.static: Optional[Tensor] = None
+        self._state0 = None
+
+    def _python_state(self):
+        t = self.trainer
+        return python_state(self.variant, (t.G, t.D), self.ctx.extras)
+
+    def step(self) -> Tensor:
+        if self.static is not None:
+            self.backend.replay()
+            return self.static
+        if self.warmed < self.warmup:
+            with self.backend.warmup_stream():
+                out = self.eager_step()
+            self.warmed += 1
+            if self.warmed == 1:  # after the first step, so that lazy set-up does not count
+                self._state0 = self._python_state()
+            return out
+        return self._capture()
+
+    def _capture(self) -> Tensor:
+        changed = changed_keys(self._state0, self._python_state())
+        if changed:
+            raise PerfUnavailable(self.mode, f"the step changes Python-side state a graph would freeze "
+                                             f"({', '.join(changed[:3])}); set graph_safe = False on the variant")
+        t = self.trainer
+        for opt in (t.opt_d, t.opt_g):
+            opt.zero_grad(set_to_none=True)
+        try:
+            static = self.backend.capture(self.eager_step)
+        except Exception as err:  # noqa: BLE001  (whatever broke the capture)
+            raise PerfUnavailable(self.mode, f"capture failed: {first_line(err)}") from err
+        if not self.verify:
+            self.static = static
+            self.backend.replay()
+            return static
+        # One replay against one eager step from the same state (same RNG offsets).
+        snap = self.snapshot()
+        params = [p for m in (t.G, t.D) for p in m.parameters()]
+        before = [p.detach().clone() for p in params]
+        self.backend.replay()
+        got = static.clone()
+        got_params = [p.detach().clone() for p in params]
+        snap.restore()
+        want = self.eager_step()
+        problem = compare_step(got, want, before, got_params, params, self.row.keys or [],
+                               tolerance(t.config.precision))
+        if problem:
+            raise PerfUnavailable(self.mode, f"a replay differs from the eager step: {problem}", row=want)
+        self.static = static
+        return want
+
+
+def tolerance(precision: str) -> float:
+    return 5e-2 if precision == "bf16" else 2e-3
+
+
+def compare_step(got: Tensor, want: Tensor, before: List[Tensor], got_params: List[Tensor],
+                 params: List[Tensor], keys: List[str], tol: float) -> str:
+    """'' when a replay's logs and parameter updates match the eager step's, else what differs.
+
+    Logs: relative and absolute tolerance ``tol``. Parameters: the replay's update
+    (after − before) against the eager one, relative to the eager update's norm."""
+    got, want = got.float().cpu(), want.float().cpu()
+    bad = ~torch.isclose(got, want, rtol=tol, atol=tol, equal_nan=True)
+    if bool(bad.any()):
+        j = int(bad.nonzero()[0, 0])
+        name = keys[j] if j < len(keys) else str(j)
+        return f"{name}: replay {got[j].item():.6g} vs eager {want[j].item():.6g}"
+    for i, (b0, a, b) in enumerate(zip(before, got_params, params)):
+        b = b.detach()
+        if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
+            if torch.equal(a.isfinite(), b.isfinite()):
+                continue  # diverged alike
+            return f"parameter {i}: finite in one, not in the other"
+        step = (b.float() - b0.float()).norm().item()
+        diff = (a.float() - b.float()).norm().item()
+        if not diff <= tol * step + 1e-7 * (b0.float().norm().item() + 1.0):
+            return f"parameter {i}: update differs by {diff / (step + 1e-30):.3g} of its size"
+    return ""
+
+
+class Runner:
+    """What the trainer calls: the first workable mode of the chain, with fallbacks.
+
+    ``step()`` returns the step's row; ``mode`` is the mode in use; ``notices`` lists
+    the one-line notices of modes given up. ``modes`` overrides the chain that ``auto``
+    tries; ``emulate_graph`` runs the graph mode's code path without CUDA
+    (:class:`EmulatedGraph`), for tests on any machine; ``builders`` replaces the
+    runner class of a mode (``(trainer, row) -> runner``).
+    """
+
+    def __init__(self, trainer, mode: str, *, modes: Optional[Sequence[str]] = None,
+                 emulate_graph: bool = False, builders: Optional[Dict[str, Callable]] = None):
+        self.trainer = trainer
+        self.requested = mode
+        self.chain = list(modes if modes is not None else chain(mode, trainer.device))
+        self.row = LogRow(trainer.variant.name)
+        graph = (lambda t, row: GraphRunner(t, row, backend="emulated")) if emulate_graph else GraphRunner
+        self.builders: Dict[str, Callable] = {"eager": EagerRunner, "compile": CompileRunner, "graph": graph,
+                                              **(builders or {})}
+        self.notices: List[str] = []
+        self.current = None
+        self._next()
+
+    @property
+    def mode(self) -> str:
+        return self.current.mode
+
+    @property
+    def keys(self) -> Optional[List[str]]:
+        return self.row.keys
+
+    def _next(self, failure: Optional[PerfUnavailable] = None) -> None:
+        while True:
+            if failure is not None:
+                if self.requested != "auto" or not self.chain:
+                    raise PerfError(f"{failure}. Use perf 'auto' to fall back, or 'eager'") from failure
+                nxt = self.chain[0]
+                note = (f"perf: {failure.mode} off for {self.trainer.variant.name} "
+                        f"({failure.reason}); using {nxt}")
+                logger.warning(note)
+                self.notices.append(note)
+            mode = self.chain.pop(0)
+            try:
+                self.current = self.builders[mode](self.trainer, self.row)
+                return
+            except PerfUnavailable as err:
+                failure = err
+
+    def step(self) -> Tensor:
+        try:
+            return self.current.step()
+        except PerfUnavailable as err:
+            self._next(err)
+            if err.row is not None:
+                return err.row
+            return self.step()
