@@ -155,6 +155,7 @@ COMMANDS: Dict[str, tuple] = {
     "list": (add_list, run_list),
     "train": (add_train, run_train),
     "sample": (add_sample, run_sample),
+    "eval": (metrics_cli.add_eval, metrics_cli.run_eval),
 }
 
 

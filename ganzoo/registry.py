@@ -161,6 +161,7 @@ VARIANTS.on_lookup(_builtins("ganzoo.variants"))
 VARIANTS.on_lookup(load_plugins)
 ARCHS.on_lookup(_builtins("ganzoo.nets"))
 DATASETS.on_lookup(_builtins("ganzoo.data"))
+EXTRACTORS.on_lookup(_builtins("ganzoo.metrics.extractors"))
 
 
 def register_variant(name: str):

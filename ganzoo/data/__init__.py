@@ -2,11 +2,12 @@
 
 ``import ganzoo.data`` registers the built-in datasets in ``ganzoo.registry.DATASETS``:
 ring8 and grid25 (2D mixtures, VEEGAN/PacGAN), digits (scikit-learn 8x8), mnist and
-fashion-mnist (IDX files or torchvision), cifar10 (torchvision), folder (your images).
+fashion-mnist (IDX files or torchvision), cifar10 (torchvision), folder (your images), stacked-mnist (VEEGAN/PacGAN).
 Load one with :func:`load`; nothing is downloaded unless ``download=True``.
 """
 from ganzoo.data.base import DataError, TensorData, default_data_root, load
 from ganzoo.data import cifar, digits, folder, mnist, toy  # noqa: F401  (register the datasets)
+from ganzoo.data import stacked  # noqa: F401  (registers stacked-mnist; after mnist, which it builds on)
 from ganzoo.data.idx import read_idx
 from ganzoo.data.mnist import find_shared_mnist
 

@@ -1,0 +1,76 @@
+"""Where the metrics keep what they compute once: trained extractors, reference statistics.
+
+``$GANZOO_CACHE`` if set, else ``$XDG_CACHE_HOME/ganzoo`` (``~/.cache/ganzoo``):
+
+- ``extractors/<name>-<recipe>.pt``: a trained feature extractor (weights, SHA-256,
+  held-out accuracy, how it was trained); ``<recipe>`` hashes the training recipe and
+  the training data, so a change to either trains a new one;
+- ``fidelity/``: torch-fidelity's own cache (features and FID statistics of the real
+  reference sets), entries named by dataset, split, sample count and extractor fingerprint.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import torch
+
+
+def cache_dir(cache: Optional[str | os.PathLike] = None) -> Path:
+    """``cache`` if given, else ``$GANZOO_CACHE``, else ``~/.cache/ganzoo``."""
+    if cache:
+        return Path(cache).expanduser()
+    env = os.environ.get("GANZOO_CACHE")
+    if env:
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ganzoo"
+
+
+def fidelity_cache_dir(cache=None) -> Path:
+    """The directory handed to torch-fidelity as ``cache_root``."""
+    return cache_dir(cache) / "fidelity"
+
+
+def state_dict_sha256(state: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 of a state dict's names, dtypes, shapes and raw values (in name order).
+
+    Independent of how the file was serialised, so the same weights always give the
+    same fingerprint.
+    """
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def tensor_sha256(t: torch.Tensor) -> str:
+    """SHA-256 of a tensor's dtype, shape and bytes (for keying data)."""
+    t = t.detach().cpu().contiguous()
+    h = hashlib.sha256(f"{t.dtype}|{tuple(t.shape)}|".encode())
+    h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def json_sha256(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def atomic_torch_save(obj: Any, path: Path) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, then rename (no torn files)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

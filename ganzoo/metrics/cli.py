@@ -1,0 +1,121 @@
+"""``ganzoo eval CHECKPOINT``: every metric that applies to a checkpoint, with its protocol.
+
+Light to import (the parser only); the metrics load when the command runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any, Dict
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="FID/KID/precision-recall, mode coverage, label accuracy of a checkpoint")
+    p.add_argument("checkpoint", help="a checkpoint written by `ganzoo train` (e.g. runs/latest/checkpoint.pt)")
+    p.add_argument("--n", type=_positive_int, default=10_000,
+                   help="generated samples for the image metrics / 2D Fréchet distance (default 10000)")
+    p.add_argument("--n-reference", type=_positive_int, default=None,
+                   help="real reference samples (default: as many as --n, at most the split's size)")
+    p.add_argument("--n-modes", type=_positive_int, default=None,
+                   help="samples for mode counts (default: 2500 for 2D sets, 26000 for stacked-mnist, else --n)")
+    p.add_argument("--extractor", default="auto",
+                   help="auto (ganzoo's extractor for the dataset, plus Inception if its weights are given), "
+                        "a ganzoo extractor name (ganzoo-mnist, ganzoo-digits, ...), or inception")
+    p.add_argument("--inception-weights", default=None, metavar="PATH",
+                   help="torch-fidelity's weights-inception-2015-12-05-6726825d.pth, for standard "
+                        "Inception FID (or set $GANZOO_INCEPTION_WEIGHTS)")
+    p.add_argument("--allow-download", action="store_true",
+                   help="let torch-fidelity download the Inception weights if they are not here")
+    p.add_argument("--reference-split", default=None,
+                   help="real split to compare with (default: the split the checkpoint trained on)")
+    p.add_argument("--data-root", default=None, help="where datasets live (default: the checkpoint's)")
+    p.add_argument("--device", default="cpu", help="where to sample: cpu, cuda, auto")
+    p.add_argument("--kid-subsets", type=_positive_int, default=100,
+                   help="KID: number of random subsets (of up to 1000 samples) to average (default 100)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
+def run_eval(args) -> int:
+    from ganzoo.metrics.evaluation import evaluate
+    from ganzoo.trainer import Trainer
+
+    overrides = {} if args.data_root is None else {"data_root": args.data_root}
+    data = None
+    if overrides:
+        import torch
+
+        from ganzoo.data import load
+
+        spec = dict(torch.load(args.checkpoint, map_location="cpu", weights_only=False)["dataset"])
+        spec.update(overrides)
+        data = load(spec.pop("name"), **spec)
+    trainer = Trainer.from_checkpoint(args.checkpoint, data=data, device=args.device)
+    if overrides:
+        trainer.dataset_spec = dict(trainer.dataset_spec, **overrides)
+    result = evaluate(trainer, n=args.n, n_reference=args.n_reference, n_modes=args.n_modes,
+                      extractor=args.extractor, inception_weights=args.inception_weights,
+                      allow_download=args.allow_download, reference_split=args.reference_split,
+                      kid_subsets=args.kid_subsets, seed=args.seed)
+    result = {"checkpoint": args.checkpoint, "variant": trainer.variant.name, "step": trainer.step,
+              **result}
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(format_result(result))
+    return 0
+
+
+def format_result(result: Dict[str, Any]) -> str:
+    """Metrics as aligned ``name  value`` lines, then the protocol."""
+    proto = result.get("protocol", {})
+    metrics = {k: v for k, v in result.items() if k not in ("protocol", "checkpoint", "variant", "step")}
+    width = max((len(k) for k in metrics), default=0)
+    lines = [f"{result.get('variant')} on {proto.get('dataset')}, step {result.get('step')} "
+             f"({result.get('checkpoint')})", ""]
+    for k, v in metrics.items():
+        lines.append(f"  {k:<{width}}  {_fmt(v)}")
+    lines += ["", "protocol:"]
+    ref = proto.get("reference") or {}
+    lines.append(f"  reference: {ref.get('dataset')} {ref.get('split')} split, first {ref.get('n')} "
+                 f"of {ref.get('of')} ({ref.get('source')})")
+    lines.append(f"  generated: {proto.get('generated')} samples"
+                 + (f"; mode counts on {proto['mode_samples']}" if proto.get("mode_samples") else "")
+                 + f"; sampler: {proto.get('sampler')}")
+    for name, sp in (proto.get("feature_spaces") or {}).items():
+        acc = sp.get("heldout_accuracy")
+        lines.append(f"  features: {name}, fingerprint {sp.get('fingerprint')}"
+                     + (f", held-out accuracy {acc:.4f}" if acc is not None else "")
+                     + (f", weights {sp.get('weights')}" if sp.get("weights") else ""))
+        if sp.get("trained_on"):
+            t = sp["trained_on"]
+            lines.append(f"    trained on {t.get('train')}; held out {t.get('heldout')}")
+    if proto.get("kid"):
+        k = proto["kid"]
+        lines.append(f"  KID: {k['subsets']} subsets of {k['subset_size']}, {k['kernel']} kernel")
+    if proto.get("precision_recall"):
+        lines.append(f"  precision/recall: k = {proto['precision_recall']['neighborhood']} nearest neighbours")
+    if proto.get("hq_threshold"):
+        lines.append(f"  high quality: {proto['hq_threshold']}")
+    if proto.get("torch_fidelity"):
+        lines.append(f"  torch-fidelity {proto['torch_fidelity']}")
+    lines.append(f"  evaluation took {proto.get('eval_s', math.nan):.1f} s")
+    return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
