@@ -15,6 +15,8 @@ from typing import Callable, Dict, List, Optional
 from ganzoo.data.base import DataError
 from ganzoo.registry import ARCHS, DATASETS, PLUGIN_ERRORS, VARIANTS, UnknownNameError
 from ganzoo.variants.base import VariantError
+from ganzoo.bench import cli as bench_cli  # light: heavy imports happen when a command runs
+from ganzoo.metrics import cli as metrics_cli  # light, like bench_cli
 
 # Exceptions that mean "the user asked for something that cannot be": shown as one line.
 USER_ERRORS: tuple = (UnknownNameError, ValueError, FileNotFoundError, DataError)
@@ -155,6 +157,9 @@ COMMANDS: Dict[str, tuple] = {
     "list": (add_list, run_list),
     "train": (add_train, run_train),
     "sample": (add_sample, run_sample),
+    "bench": (bench_cli.add_bench, bench_cli.run_bench),
+    "report": (bench_cli.add_report, bench_cli.run_report),
+    "compare": (bench_cli.add_compare, bench_cli.run_compare),
     "eval": (metrics_cli.add_eval, metrics_cli.run_eval),
 }
 

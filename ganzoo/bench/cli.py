@@ -1,0 +1,120 @@
+"""The ``bench``, ``report`` and ``compare`` subcommands (imports stay light until run)."""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+
+def _csv(kind):
+    def parse(text: str):
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
+        if kind is int:
+            try:
+                return [int(t) for t in items]
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"expected integers like 0,1,2, got {text!r}") from None
+        return items
+
+    return parse
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of minutes, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected minutes >= 0, got {v}")
+    return v
+
+
+def _pos_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+# ---- bench -----------------------------------------------------------------------
+def add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="train a suite's variant matrix over seeds and write the report",
+                       description="Run a benchmark suite (benchmarks/NAME.toml or a path). Finished "
+                                   "runs in OUT/runs.jsonl are skipped, so the same command resumes.")
+    p.add_argument("suite", help="a suite name in benchmarks/ (quick, standard, throughput) or a .toml path")
+    p.add_argument("--out", default=None, help="results directory (default results/SUITE)")
+    p.add_argument("--seeds", type=_csv(int), default=None, help="override the suite's seeds, e.g. 0,1,2")
+    p.add_argument("--steps", type=_pos_int, default=None, help="override every dataset's G steps")
+    p.add_argument("--variants", type=_csv(str), default=None, help="only these variants, e.g. nsgan,wgan-gp")
+    p.add_argument("--datasets", type=_csv(str), default=None, help="only these of the suite's datasets")
+    p.add_argument("--max-minutes", type=_nonneg_float, default=None,
+                   help="stop launching runs after this many minutes (finished runs are kept; 0: no limit)")
+    p.add_argument("--workers", type=_pos_int, default=None, help="parallel worker processes (default: the suite's)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: the suite's)")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (default: the suite's)")
+    p.add_argument("--data-root", default=None, help="where datasets live (overrides the suite's)")
+    p.add_argument("--download", action="store_true", help="allow torchvision to download missing datasets")
+    p.add_argument("--retry-failed", action="store_true", help="run again the runs recorded as failed")
+    p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (one line per finished run)")
+
+
+def run_bench(args) -> int:
+    from ganzoo.bench.driver import bench
+    from ganzoo.bench.suite import find_suite
+
+    out = args.out or f"results/{find_suite(args.suite).stem}"
+    try:
+        result = bench(args.suite, out, seeds=args.seeds, steps=args.steps, variants=args.variants,
+                       datasets=args.datasets, max_minutes=args.max_minutes, workers=args.workers,
+                       threads=args.threads, device=args.device, data_root=args.data_root,
+                       download=args.download, retry_failed=args.retry_failed,
+                       progress=not args.no_progress and sys.stderr.isatty(), report=not args.no_report,
+                       command="ganzoo " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    except KeyboardInterrupt:
+        print(f"\nganzoo bench: interrupted; the finished runs are kept in {out}/runs.jsonl. "
+              f"Run the same command again to resume.", file=sys.stderr)
+        return 130
+    failed = result.statuses.get("failed", 0)
+    if failed:  # a failed run is a result too: the report lists it with its error
+        print(f"ganzoo bench: {failed} run(s) failed; see the report's \"Diverged and failed runs\" "
+              f"and their tracebacks in {out}/runs.jsonl", file=sys.stderr)
+    return 0
+
+
+# ---- report ----------------------------------------------------------------------
+def add_report(sub) -> None:
+    p = sub.add_parser("report", help="write REPORT.md, summary.csv and figures from a bench directory")
+    p.add_argument("dir", help="a directory holding runs.jsonl (e.g. results/quick)")
+    p.add_argument("--no-figures", action="store_true", help="tables only")
+
+
+def run_report(args) -> int:
+    from ganzoo.bench.report import write_report
+
+    path = write_report(args.dir, figures=not args.no_figures)
+    print(f"wrote {path}")
+    return 0
+
+
+# ---- compare ---------------------------------------------------------------------
+def add_compare(sub) -> None:
+    p = sub.add_parser("compare", help="two bench directories side by side, with deltas and significance")
+    p.add_argument("dir_a")
+    p.add_argument("dir_b")
+    p.add_argument("--test", choices=("mannwhitney", "bootstrap"), default="mannwhitney",
+                   help="test over seeds (default: Mann-Whitney U)")
+    p.add_argument("--out", default=None, help="also write OUT.md and OUT.csv")
+
+
+def run_compare(args) -> int:
+    from ganzoo.bench.compare import compare
+
+    _, text = compare(args.dir_a, args.dir_b, test=args.test, out=args.out)
+    print(text)
+    return 0

@@ -1,0 +1,229 @@
+"""``ganzoo bench``: expand a suite, run what the store lacks, write the report.
+
+Finished runs (any status) are skipped, so re-running an interrupted benchmark
+resumes it; ``retry_failed`` runs the ``failed`` ones again (the new record then
+replaces the old one in reports). ``max_minutes`` stops launching new runs once
+that much time has passed; runs in flight finish and are kept.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from ganzoo.bench.executor import Executor, LocalExecutor
+from ganzoo.bench.runner import environment, now
+from ganzoo.bench.store import RunStore
+from ganzoo.bench.suite import Plan, RunSpec, expand, load_suite
+
+
+@dataclass
+class BenchResult:
+    planned: int
+    already_done: int
+    ran: int
+    not_launched: int
+    statuses: Dict[str, int] = field(default_factory=dict)
+    report: Optional[Path] = None
+    wall_s: float = 0.0
+
+
+class Eta:
+    """Time left: each remaining run costs the mean wall time of finished runs like it
+    (same dataset and variant, else same dataset, else any), divided among the workers."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.done: List[tuple] = []  # (dataset, variant, steps, wall_s)
+
+    def add(self, spec: RunSpec, wall_s: Optional[float]) -> None:
+        if wall_s:
+            self.done.append((spec.dataset, spec.variant, spec.steps, wall_s))
+
+    def cost(self, spec: RunSpec) -> Optional[float]:
+        for match, scale in ((lambda d: d[0] == spec.dataset and d[1] == spec.variant, True),
+                             (lambda d: d[0] == spec.dataset, True), (lambda d: True, False)):
+            xs = [d[3] * (spec.steps / d[2] if scale else 1.0) for d in self.done if match(d)]
+            if xs:
+                return sum(xs) / len(xs)
+        return None
+
+    def left(self, remaining: Sequence[RunSpec], running: Dict[str, tuple]) -> Optional[float]:
+        if not self.done:
+            return None
+        total = sum(self.cost(s) or 0.0 for s in remaining)
+        for spec, step, steps in running.values():
+            c = self.cost(spec) or 0.0
+            total += c * (1 - step / steps) if steps else c
+        return total / self.workers
+
+
+def _fmt_s(s: Optional[float]) -> str:
+    if s is None:
+        return "?"
+    s = int(s)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def bench(suite_ref, out, *, seeds=None, steps=None, variants=None, datasets=None,
+          max_minutes: Optional[float] = None, workers: Optional[int] = None,
+          threads: Optional[int] = None, device: Optional[str] = None, data_root=None,
+          download: bool = False, retry_failed: bool = False, progress: bool = True,
+          report: bool = True, command: Optional[str] = None,
+          executor: Optional[Executor] = None, log=print) -> BenchResult:
+    """Run the suite ``suite_ref`` (a name in benchmarks/ or a path) into ``out``."""
+    t0 = time.time()
+    suite = load_suite(suite_ref) if not hasattr(suite_ref, "datasets") else suite_ref
+    plan: Plan = expand(suite, seeds=seeds, steps=steps, variants=variants, datasets=datasets,
+                        data_root=data_root, download=download, device=device)
+    store = RunStore(out)
+    done = store.finished(include_failed=not retry_failed)
+    todo = [s for s in plan.specs if s.run_id not in done]
+    n_workers = workers or suite.workers
+    n_threads = threads if threads is not None else suite.threads_per_worker
+    if n_workers > 1 and n_threads == 0:
+        n_threads = 1
+    budget = suite.max_minutes if max_minutes is None else max_minutes
+    executor = executor or LocalExecutor(workers=n_workers, threads=n_threads)
+    env = environment(workers=executor.workers, threads_per_worker=n_threads)
+
+    log(f"ganzoo bench {suite.name}: {len(plan.specs)} runs in the matrix, "
+        f"{len(plan.specs) - len(todo)} already in {store.path}, {len(todo)} to run "
+        f"on {executor.workers} worker(s)" + (f", budget {budget:g} min" if budget else ""))
+    for note in plan.skipped:
+        log(f"  note: {note}")
+    inv_id = uuid.uuid4().hex[:12]
+    store.log_invocation({
+        "event": "start", "id": inv_id, "started": now(), "t0_unix": t0,
+        "command": command or " ".join(sys.argv), "out": str(out),
+        "suite": {"name": suite.name, "path": suite.path, "description": suite.description,
+                  "profile": suite.profile, "raw": suite.raw},
+        "datasets": list(plan.probes), "skipped": plan.skipped,
+        "thresholds": {d.name: [d.metric, d.threshold] for d in suite.datasets},
+        "planned": {s.run_id: s.label for s in plan.specs}, "env": env,
+    })
+
+    preparing = None
+    if suite.quality and todo:  # feature extractors: trained once, here, while the workers start
+        preparing = threading.Thread(target=prepare_quality, args=(plan, {s.dataset for s in todo}, log),
+                                     daemon=True, name="prepare-extractors")
+        preparing.start()
+    deadline = t0 + budget * 60 if budget else None
+    result = BenchResult(planned=len(plan.specs), already_done=len(plan.specs) - len(todo), ran=0,
+                         not_launched=0)
+    eta = Eta(executor.workers)
+    running: Dict[str, tuple] = {}
+    by_id = {s.run_id: s for s in todo}
+    launched: set = set()
+    bar = _bar(len(plan.specs), result.already_done) if progress and todo else None
+
+    def on_event(kind: str, run_id: str, step: int, total: int) -> None:
+        if kind == "start":
+            launched.add(run_id)
+        if run_id in by_id:
+            running[run_id] = (by_id[run_id], step, total)
+        if bar is not None:
+            _postfix(bar, running, eta, [s for s in todo if s.run_id not in launched])
+
+    def should_launch() -> bool:
+        return deadline is None or time.time() < deadline
+
+    try:
+        for spec, record in executor.map(todo, out_dir=str(out), env=env,
+                                         should_launch=should_launch, on_event=on_event):
+            store.append(record)
+            running.pop(spec.run_id, None)
+            result.ran += 1
+            status = record.get("status", "?")
+            result.statuses[status] = result.statuses.get(status, 0) + 1
+            eta.add(spec, (record.get("timing") or {}).get("wall_s"))
+            line = _done_line(spec, record)
+            if bar is not None:
+                bar.update(1)
+                bar.write(line)
+                _postfix(bar, running, eta, [s for s in todo if s.run_id not in launched])
+            else:
+                log(line)
+    finally:
+        if bar is not None:
+            bar.close()
+    if preparing is not None:
+        preparing.join()
+    result.not_launched = len(todo) - result.ran
+    if result.not_launched:
+        log(f"time budget of {budget:g} min reached: {result.not_launched} run(s) not launched; "
+            f"run the same command again to continue")
+    if report and (result.ran or result.already_done):
+        from ganzoo.bench.report import write_report
+
+        try:
+            result.report = write_report(out)
+            log(f"wrote {result.report}")
+        except Exception:  # the runs are safe in the store; the report can be written again
+            log(traceback.format_exc())
+            log(f"the report could not be written (above); the runs are kept in {store.path}: "
+                f"fix the problem and run `ganzoo report {out}`")
+    result.wall_s = time.time() - t0
+    store.log_invocation({"event": "end", "id": inv_id, "finished": now(), "wall_s": result.wall_s,
+                          "ran": result.ran, "not_launched": result.not_launched,
+                          "statuses": result.statuses})
+    log(f"ganzoo bench {suite.name}: {result.ran} run(s) in {_fmt_s(result.wall_s)} "
+        f"({', '.join(f'{v} {k}' for k, v in sorted(result.statuses.items())) or 'nothing to do'})")
+    return result
+
+
+def prepare_quality(plan: Plan, datasets, log=print) -> None:
+    """Train (or load from the cache) each image dataset's feature extractor once, in the
+    main process, while the workers run the first (2D) runs; a worker that needs one before
+    it is ready trains the same one itself (training is deterministic, saving atomic)."""
+    from ganzoo.metrics import extractor_for, get_extractor
+
+    for name, probe in plan.probes.items():
+        ext = extractor_for(name) if name in datasets and probe.kind != "points" else None
+        if not ext:
+            continue
+        t = time.time()
+        try:
+            e = get_extractor(ext, data_root=probe.data_root)
+        except Exception as err:  # the runs that need it will fail with the full error
+            log(f"  feature extractor {ext} could not be prepared: {type(err).__name__}: {err}")
+            continue
+        log(f"  feature extractor {ext} [{e.fingerprint}] ready ({time.time() - t:.1f} s; cached after "
+            f"the first time)")
+
+
+def _bar(total: int, initial: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="run", dynamic_ncols=True, desc="bench",
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} runs "
+                           "[{elapsed}{postfix}]")
+
+
+def _postfix(bar, running, eta: Eta, remaining) -> None:
+    parts = [f"{s.variant}·{s.dataset}·s{s.seed} {step}/{total}" for s, step, total in running.values()]
+    left = eta.left(remaining, running)
+    parts.append(f"ETA {_fmt_s(left)}" if left is not None else "ETA after the first run")
+    bar.set_postfix_str(" | ".join(parts), refresh=True)
+
+
+def _done_line(spec: RunSpec, record: Dict[str, Any]) -> str:
+    status = record.get("status")
+    wall = (record.get("timing") or {}).get("wall_s")
+    st = record.get("stability") or {}
+    if status == "failed":
+        what = (record.get("error") or "").splitlines()[0][:160]
+    elif status == "diverged":
+        what = f"{st.get('divergence')} at step {st.get('diverged_at')}"
+    else:
+        metric = spec.metric
+        val = (record.get("final") or {}).get(metric) if metric else None
+        what = f"{metric}={val:.4g}" if isinstance(val, (int, float)) else ""
+        ips = (record.get("throughput") or {}).get("img_per_s")
+        what += f" {ips:,.0f} img/s" if ips else ""
+    return f"  {status:8s} {spec.label}: {what} ({_fmt_s(wall)})"

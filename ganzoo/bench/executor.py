@@ -1,0 +1,169 @@
+"""Executors run specs and hand back their records as they finish.
+
+The interface is one method, :meth:`Executor.map`: it takes the specs to run and
+yields ``(spec, record)`` in the order runs finish, launching a new run only while
+``should_launch()`` says so (the time budget). :class:`LocalExecutor` runs them in
+this process (``workers=1``) or in a pool of worker processes, each limited to
+``threads`` torch threads, so that independent runs use every core without
+fighting over them. A distributed engine implements the same method.
+
+Worker processes are started with ``spawn`` (safe with torch's thread pools); they
+see the variants that importing ganzoo registers, plugins included, but not a
+variant registered by hand in the parent process: use ``workers=1`` for those.
+"""
+from __future__ import annotations
+
+import abc
+import multiprocessing as mp
+import queue
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Tuple
+
+from ganzoo.bench.suite import RunSpec
+
+# Progress events: ("start", run_id, 0, total) and ("step", run_id, step, total).
+EventFn = Callable[[str, str, int, int], None]
+
+
+class Executor(abc.ABC):
+    """Runs :class:`RunSpec` s; see the module docstring."""
+
+    workers: int = 1
+
+    @abc.abstractmethod
+    def map(self, specs: Iterable[RunSpec], *, out_dir: str, env: Dict[str, Any],
+            should_launch: Callable[[], bool] = lambda: True,
+            on_event: Optional[EventFn] = None) -> Iterator[Tuple[RunSpec, Dict[str, Any]]]:
+        """Yield (spec, record) as runs finish; stop launching when ``should_launch()`` is False."""
+
+
+def _set_threads(threads: int) -> None:
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+        try:
+            torch.set_num_interop_threads(threads)
+        except RuntimeError:  # only settable before the first parallel work
+            pass
+
+
+# ---- worker side -----------------------------------------------------------------
+_EVENTS: Optional[Any] = None
+
+
+def _worker_init(events, threads: int) -> None:
+    global _EVENTS
+    _EVENTS = events
+    _set_threads(threads)
+
+
+def _worker_progress(run_id: str, step: int, total: int) -> None:
+    if _EVENTS is not None:
+        try:
+            _EVENTS.put_nowait(("step", run_id, step, total))
+        except Exception:  # progress is best effort
+            pass
+
+
+def _worker_run(spec: RunSpec, out_dir: str, env: Dict[str, Any]) -> Dict[str, Any]:
+    from ganzoo.bench.runner import run_spec
+
+    return run_spec(spec, out_dir, env, progress=_worker_progress)
+
+
+class LocalExecutor(Executor):
+    """Runs on this machine: in-process for ``workers=1``, else a pool of worker processes."""
+
+    def __init__(self, workers: int = 1, threads: int = 0):
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.workers = workers
+        self.threads = threads
+
+    def map(self, specs, *, out_dir, env, should_launch=lambda: True, on_event=None):
+        if self.workers == 1:
+            yield from self._in_process(specs, out_dir, env, should_launch, on_event)
+        else:
+            yield from self._pool(specs, out_dir, env, should_launch, on_event)
+
+    def _in_process(self, specs, out_dir, env, should_launch, on_event):
+        from ganzoo.bench.runner import run_spec
+
+        _set_threads(self.threads)
+        emit = on_event or (lambda *a: None)
+        for spec in specs:
+            if not should_launch():
+                return
+            emit("start", spec.run_id, 0, spec.steps)
+            record = run_spec(spec, out_dir, env, progress=lambda r, s, t: emit("step", r, s, t))
+            yield spec, record
+
+    def _pool(self, specs, out_dir, env, should_launch, on_event):
+        ctx = mp.get_context("spawn")
+        events = ctx.Queue()
+        emit = on_event or (lambda *a: None)
+        todo = deque(specs)
+        pool = self._new_pool(ctx, events)
+        inflight: Dict[Any, RunSpec] = {}
+        try:
+            while todo or inflight:
+                while todo and len(inflight) < self.workers and should_launch():
+                    spec = todo.popleft()
+                    try:
+                        fut = pool.submit(_worker_run, spec, str(out_dir), env)
+                    except BrokenProcessPool:
+                        todo.appendleft(spec)
+                        pool = self._new_pool(ctx, events)
+                        continue
+                    inflight[fut] = spec
+                    emit("start", spec.run_id, 0, spec.steps)
+                if not inflight:
+                    return  # the budget stops further launches
+                done, _ = wait(list(inflight), timeout=0.5, return_when=FIRST_COMPLETED)
+                _drain(events, emit)
+                broken = False
+                for fut in done:
+                    spec = inflight.pop(fut)
+                    try:
+                        record = fut.result()
+                    except BrokenProcessPool as err:
+                        broken = True
+                        record = _died(spec, env, err)
+                    yield spec, record
+                if broken:  # every run still in flight died with the pool
+                    for fut, spec in list(inflight.items()):
+                        yield spec, _died(spec, env, None)
+                    inflight.clear()
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool = self._new_pool(ctx, events)
+        finally:
+            pool.shutdown(wait=not inflight, cancel_futures=True)
+            if inflight:  # interrupted: do not leave workers training in the background
+                for proc in list(getattr(pool, "_processes", {}).values()):
+                    proc.kill()
+
+    def _new_pool(self, ctx, events) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
+                                   initializer=_worker_init, initargs=(events, self.threads))
+
+
+def _drain(events, emit) -> None:
+    while True:
+        try:
+            ev = events.get_nowait()
+        except (queue.Empty, OSError, EOFError):
+            return
+        emit(*ev)
+
+
+def _died(spec: RunSpec, env: Dict[str, Any], err: Optional[BaseException]) -> Dict[str, Any]:
+    from ganzoo.bench.runner import base_record, now
+
+    rec = base_record(spec, env)
+    rec.update(status="failed", timing={"finished": now()},
+               error="the worker process running this run died (killed, or out of memory)"
+                     + (f": {err}" if err else ""), traceback=None)
+    return rec

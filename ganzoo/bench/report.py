@@ -1,0 +1,562 @@
+"""``ganzoo report DIR``: tables, figures and REPORT.md from a run store alone.
+
+Writes into DIR: ``runs.csv`` (one row per run), ``summary.csv`` (one row per dataset ×
+variant configuration: mean, std, 95 % bootstrap CI and count of every measure over
+seeds, the rank, runs ok, success rate), ``figures/*.png`` and ``REPORT.md``.
+
+Ranking: within a dataset, variants are ranked by the mean final value of the
+dataset's quality metric over seeds, where a seed that diverged or failed (no final
+value) counts as the worst final value seen on that dataset: a variant that fails
+often cannot rank first on its lucky seeds. Best marks (bold) go to the best mean
+of each column.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+from ganzoo.bench import stats
+from ganzoo.bench.stability import lower_is_better, time_to_quality
+from ganzoo.bench.store import RunStore
+
+CONFIG_KEYS = ["dataset", "variant", "arch", "batch_size", "precision", "perf"]
+OK = "ok"
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A column of the report: where it comes from in a run's row, and which way is better."""
+
+    key: str  # column of the runs frame
+    label: str
+    higher_better: Optional[bool]  # None: no "best" (informational)
+    group: str  # quality | stability | throughput
+
+
+STABILITY = [
+    Measure("fall_back", "fall-back from best", False, "stability"),
+    Measure("osc_d_loss", "D-loss oscillation", False, "stability"),
+    Measure("osc_g_loss", "G-loss oscillation", False, "stability"),
+    Measure("grad_norm_d_median", "‖∇D‖ median", None, "stability"),
+]
+THROUGHPUT = [
+    Measure("img_per_s", "img/s", True, "throughput"),
+    Measure("s_per_kimg", "s/kimg", False, "throughput"),
+    Measure("g_steps_per_s", "G steps/s", True, "throughput"),
+    Measure("peak_mem_mib", "peak mem (MiB)", False, "throughput"),
+    Measure("ttq_s", "time-to-quality (s)", False, "throughput"),
+]
+
+
+def quality_measure(metric: str) -> Measure:
+    return Measure(f"q.{metric}", metric, not lower_is_better(metric), "quality")
+
+
+# ---- the runs frame --------------------------------------------------------------------
+def thresholds_from(store: RunStore, records: Sequence[Dict[str, Any]]) -> Dict[str, Tuple[str, Optional[float]]]:
+    """dataset -> (metric, threshold): the latest bench call's suite, else the records' specs."""
+    out: Dict[str, Tuple[str, Optional[float]]] = {}
+    for rec in records:
+        spec = rec.get("spec", {})
+        if spec.get("metric"):
+            out[rec["dataset"]] = (spec["metric"], spec.get("threshold"))
+    for inv in store.invocations():
+        for d, mt in (inv.get("thresholds") or {}).items():
+            if mt and mt[0]:
+                out[d] = (mt[0], mt[1])
+    return out
+
+
+def runs_frame(records: Sequence[Dict[str, Any]],
+               thresholds: Optional[Dict[str, Tuple[str, Optional[float]]]] = None) -> pd.DataFrame:
+    """One row per run: identity, status, final metrics (``q.<name>``), stability, throughput."""
+    thresholds = thresholds or {}
+    rows = []
+    for rec in records:
+        st = rec.get("stability") or {}
+        tp = rec.get("throughput") or {}
+        tm = rec.get("timing") or {}
+        metric, thr = thresholds.get(rec.get("dataset"), ((rec.get("spec") or {}).get("metric"), None))
+        row: Dict[str, Any] = {k: rec.get(k) for k in ["run_id", "suite", *CONFIG_KEYS, "seed", "status"]}
+        row.update(metric=metric, divergence=st.get("divergence"), diverged_at=st.get("diverged_at"),
+                   error=(rec.get("error") or "").splitlines()[0] if rec.get("error") else None,
+                   steps=(rec.get("spec") or {}).get("steps"), steps_done=rec.get("steps_done"))
+        for k, v in (rec.get("final") or {}).items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                row[f"q.{k}"] = float(v)
+        if rec.get("status") != OK:  # a diverged run has no trustworthy final quality
+            for k in [k for k in row if k.startswith("q.")]:
+                row[k] = math.nan
+        for k in ("best", "final", "fall_back", "osc_d_loss", "osc_g_loss", "grad_norm_d_median",
+                  "grad_norm_g_median", "grad_norm_d_max", "grad_norm_g_max"):
+            row[k] = st.get(k)
+        ttq, _ = time_to_quality(rec.get("curve") or [], metric, thr) if metric else (None, None)
+        row.update(threshold=thr, ttq_s=ttq,
+                   reached=None if thr is None or rec.get("status") == "failed" else ttq is not None)
+        for k in ("img_per_s", "s_per_kimg", "g_steps_per_s", "peak_mem_mib"):
+            row[k] = tp.get(k)
+        row["peak_mem_kind"] = tp.get("peak_mem_kind")
+        row.update(train_s=tm.get("train_s"), eval_s=tm.get("eval_s"), wall_s=tm.get("wall_s"),
+                   started=tm.get("started"), finished=tm.get("finished"))
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    num = [c for c in df.columns if c.startswith("q.")] + [
+        "best", "final", "fall_back", "osc_d_loss", "osc_g_loss", "grad_norm_d_median",
+        "grad_norm_g_median", "grad_norm_d_max", "grad_norm_g_max", "ttq_s", "img_per_s",
+        "s_per_kimg", "g_steps_per_s", "peak_mem_mib", "train_s", "eval_s", "wall_s"]
+    for c in num:
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    return df.sort_values(["dataset", "variant", "seed"], kind="stable").reset_index(drop=True)
+
+
+def quality_metrics(df: pd.DataFrame, dataset: str) -> List[str]:
+    """The final metrics present for ``dataset``, its primary metric first (``*_std`` left out)."""
+    sub = df[df.dataset == dataset]
+    names = [c[2:] for c in sub.columns if c.startswith("q.") and sub[c].notna().any()
+             and not c.endswith("_std")]
+    primary = sub["metric"].dropna().iloc[0] if sub["metric"].notna().any() else None
+    if primary in names:
+        names.remove(primary)
+        names.insert(0, primary)
+    return names
+
+
+# ---- the summary -----------------------------------------------------------------------
+def config_label(df: pd.DataFrame) -> pd.Series:
+    """The variant name, plus what tells apart two rows of one variant on one dataset
+    (arch, batch size, precision, perf mode), e.g. ``nsgan · b256 · bf16``."""
+    label = df["variant"].astype(str)
+    prefix = {"arch": "", "batch_size": "b", "precision": "", "perf": ""}
+    for _, g in df.groupby("dataset", sort=False):
+        varying = [k for k in prefix if g.groupby("variant")[k].nunique().max() > 1]
+        for k in varying:
+            label.loc[g.index] = label.loc[g.index] + " · " + prefix[k] + g[k].astype(str)
+    return label
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per dataset × configuration, with mean/std/ci_lo/ci_hi/n of every measure."""
+    df = df.copy()
+    df["config"] = config_label(df)
+    rows = []
+    for (dataset, config), g in df.groupby(["dataset", "config"], sort=False):
+        metrics = quality_metrics(df, dataset)
+        row: Dict[str, Any] = {"dataset": dataset, "config": config}
+        for k in CONFIG_KEYS[1:]:
+            row[k] = g[k].iloc[0]
+        row.update(runs=len(g), ok=int((g.status == OK).sum()),
+                   diverged=int((g.status == "diverged").sum()), failed=int((g.status == "failed").sum()),
+                   metric=metrics[0] if metrics else None)
+        reached = g["reached"].dropna()
+        row["success_rate"] = float(reached.mean()) if len(reached) else math.nan
+        row["threshold"] = g["threshold"].iloc[0]
+        best = [Measure("best", "best", None, "stability")]
+        for m in [quality_measure(q) for q in metrics] + best + STABILITY + THROUGHPUT:
+            s = stats.summarize(g[m.key].tolist()) if m.key in g else stats.summarize([])
+            row.update({f"{m.key}:mean": s.mean, f"{m.key}:std": s.std, f"{m.key}:ci_lo": s.ci_lo,
+                        f"{m.key}:ci_hi": s.ci_hi, f"{m.key}:n": s.n})
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out["rank"] = np.nan
+    for dataset, g in df.groupby("dataset", sort=False):
+        metrics = quality_metrics(df, dataset)
+        if not metrics:
+            continue
+        col = f"q.{metrics[0]}"
+        low = lower_is_better(metrics[0])
+        vals = g[col]
+        worst = vals.max() if low else vals.min()
+        if not np.isfinite(worst):
+            continue
+        score = g.assign(_v=vals.fillna(worst)).groupby("config", sort=False)["_v"].mean()
+        ranks = score.rank(ascending=low, method="min")
+        idx = out.dataset == dataset
+        out.loc[idx, "rank"] = out.loc[idx, "config"].map(ranks).values
+        out.loc[idx, "rank_score"] = out.loc[idx, "config"].map(score).values
+    return out.sort_values(["dataset", "rank", "variant", "arch", "batch_size", "precision", "perf"],
+                           kind="stable", na_position="last").reset_index(drop=True)
+
+
+# ---- formatting --------------------------------------------------------------------
+def fmt_num(x: Any) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "—"
+    x = x + 0.0  # no "-0.00"
+    a = abs(x)
+    if a < 1e-12:
+        return "0"
+    if a >= 1000:
+        return f"{x:,.0f}"
+    if a >= 100:
+        return f"{x:.0f}"
+    if a >= 10:
+        return f"{x:.1f}"
+    if a >= 1 or a == 0:
+        return f"{x:.2f}"
+    return f"{x:.3g}"
+
+
+def fmt_cell(row: pd.Series, key: str) -> str:
+    """``mean [ci_lo, ci_hi]`` (the CI only when there are 2+ values)."""
+    mean, n = row.get(f"{key}:mean"), row.get(f"{key}:n", 0)
+    if not n:
+        return "—"
+    lo, hi = row.get(f"{key}:ci_lo"), row.get(f"{key}:ci_hi")
+    if n >= 2 and np.isfinite(lo) and np.isfinite(hi):
+        return f"{fmt_num(mean)} [{fmt_num(lo)}, {fmt_num(hi)}]"
+    return fmt_num(mean)
+
+
+def best_mask(values: pd.Series, higher_better: Optional[bool]) -> pd.Series:
+    """True where the value is the column's best (ties all marked); nothing for a single row."""
+    v = pd.to_numeric(values, errors="coerce")
+    if higher_better is None or v.notna().sum() < 2:
+        return pd.Series(False, index=values.index)
+    best = v.max() if higher_better else v.min()
+    return v == best
+
+
+def measure_table(sub: pd.DataFrame, measures: Sequence[Measure],
+                  extra: Optional[Dict[str, Callable]] = None) -> pd.DataFrame:
+    """A markdown-ready table: rank, variant, then one formatted column per measure, best in bold."""
+    table = pd.DataFrame({"rank": sub["rank"].map(lambda r: "—" if not np.isfinite(r) else f"{int(r)}"),
+                          "variant": sub["config"]})
+    for name, fn in (extra or {}).items():
+        table[name] = sub.apply(fn, axis=1)
+    for m in measures:
+        if f"{m.key}:mean" not in sub:
+            continue
+        if not sub[f"{m.key}:n"].fillna(0).any() and not (m.key == "ttq_s" and sub["threshold"].notna().any()):
+            continue  # a column with no value at all (time-to-quality stays: "never reached")
+        cells = sub.apply(lambda r: fmt_cell(r, m.key), axis=1)
+        marks = best_mask(sub[f"{m.key}:mean"], m.higher_better)
+        arrow = "" if m.higher_better is None else (" ↑" if m.higher_better else " ↓")
+        table[m.label + arrow] = [f"**{c}**" if b else c for c, b in zip(cells, marks)]
+    return table
+
+
+def runs_ok(row) -> str:
+    return f"{row['ok']}/{row['runs']}"
+
+
+def success(row) -> str:
+    if not np.isfinite(row.get("threshold") or math.nan):
+        return "—"
+    r = row["success_rate"]
+    return "—" if not np.isfinite(r) else f"{r:.0%}"
+
+
+# ---- the report ----------------------------------------------------------------------------
+def write_report(directory, figures: bool = True) -> Path:
+    """Read DIR/runs.jsonl and write runs.csv, summary.csv, figures/ and REPORT.md; returns REPORT.md."""
+    directory = Path(directory)
+    store = RunStore(directory)
+    records = store.latest()
+    if not records:
+        raise FileNotFoundError(f"no finished runs in {store.path}: run `ganzoo bench` first")
+    thresholds = thresholds_from(store, records)
+    df = runs_frame(records, thresholds)
+    summary = summarize(df)
+    df.to_csv(directory / "runs.csv", index=False)
+    summary.to_csv(directory / "summary.csv", index=False)
+    figs: Dict[str, Dict[str, str]] = {}
+    if figures:
+        from ganzoo.bench import figures as fg
+
+        figs = fg.draw_all(directory, store, df, summary)
+    text = render(directory, store, records, df, summary, figs)
+    out = directory / "REPORT.md"
+    out.write_text(text)
+    return out
+
+
+def _datasets(df: pd.DataFrame, invocations: List[Dict[str, Any]]) -> List[str]:
+    order: List[str] = []
+    for inv in invocations:
+        for d in inv.get("datasets") or []:
+            if d not in order:
+                order.append(d)
+    return [d for d in order if d in set(df.dataset)] + sorted(set(df.dataset) - set(order))
+
+
+def render(directory: Path, store: RunStore, records, df: pd.DataFrame, summary: pd.DataFrame,
+           figs: Dict[str, Dict[str, str]]) -> str:
+    inv = [i for i in store.invocations() if i.get("event") == "start"]
+    last = inv[-1] if inv else {}
+    suite = last.get("suite") or {}
+    datasets = _datasets(df, inv)
+    lines: List[str] = []
+    title = suite.get("name") or (df["suite"].dropna().iloc[0] if df["suite"].notna().any() else "benchmark")
+    lines += [f"# ganzoo benchmark: `{title}`", ""]
+    if suite.get("description"):
+        lines += [suite["description"], ""]
+    if suite.get("profile"):
+        lines += [f"> **Profile.** {suite['profile']}", ""]
+    n_ok = int((df.status == OK).sum())
+    lines += [f"{len(df)} runs: {n_ok} ok, {int((df.status == 'diverged').sum())} diverged, "
+              f"{int((df.status == 'failed').sum())} failed; "
+              f"{df.variant.nunique()} variants × {df.dataset.nunique()} datasets × "
+              f"{df.seed.nunique()} seeds. Written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC "
+              f"by `ganzoo report {directory}` from `{store.path.name}` alone.", ""]
+    lines += _missing_block(store, df)
+    quality = bool(summary["metric"].notna().any())
+    if quality:
+        lines += ["## Headline", "", _headline(summary, datasets), "",
+                  "Each cell: mean final value over seeds [95 % bootstrap CI] (rank within the dataset). "
+                  "Bold: best of the column. ↓ lower is better, ↑ higher is better.", ""]
+    else:
+        lines += ["## Headline: real images per second", "", _headline_throughput(summary, datasets), "",
+                  "Each cell: mean img/s over seeds [95 % bootstrap CI]; training time only. Bold: fastest "
+                  "on the dataset. No quality was measured in this suite.", ""]
+    lines += ["How to read the tables: every number is the mean over seeds with its 95 % bootstrap "
+              "confidence interval in brackets (percentile bootstrap of the mean, 2,000 resamples; "
+              "with 3 seeds it is a rough range, not a guarantee). "
+              + ("Rank orders variants by the "
+                 "dataset's quality metric, counting a diverged or failed seed as the worst value "
+                 "seen on that dataset. Runs ok: seeds that finished without diverging. Success: "
+                 "seeds whose quality curve reached the dataset's threshold. Fall-back: how much "
+                 "worse the final value is than the best value along the curve. Oscillation: mean "
+                 "rolling standard deviation (50 steps) of the loss over the second half of "
+                 "training. " if quality else "")
+              + "Throughput counts training time only (evaluation excluded): img/s are "
+              "real images shown to D per second (n_critic × batch per generator step); s/kimg is "
+              "the StyleGAN convention" + ("; time-to-quality is training seconds until the curve "
+                                           "first reached the threshold (mean over the seeds that "
+                                           "reached it)." if quality else "."), ""]
+    for d in datasets:
+        lines += _dataset_section(d, df, summary, figs.get(d, {}))
+    if figs.get("_all", {}).get("throughput"):
+        lines += ["## Throughput", "", f"![throughput]({figs['_all']['throughput']})", ""]
+    lines += _problems_block(df)
+    lines += _protocol_block(records, df, datasets, inv)
+    lines += _environment_block(records, df, store)
+    lines += ["## Files", "",
+              "- `runs.jsonl`: one JSON record per run (the store; curves, losses, environment).",
+              "- `runs.csv`: one row per run; `summary.csv`: one row per dataset × variant "
+              "(`measure:mean|std|ci_lo|ci_hi|n`).",
+              "- `figures/`: the plots above; `samples/`: the samples they show.", ""]
+    return "\n".join(lines)
+
+
+def _headline_throughput(summary: pd.DataFrame, datasets: List[str]) -> str:
+    order = summary.sort_values(["variant", "arch", "batch_size", "precision", "perf"], kind="stable")
+    configs = list(dict.fromkeys(order["config"]))
+    table = pd.DataFrame({"variant": configs})
+    for d in datasets:
+        sub = summary[summary.dataset == d]
+        marks = best_mask(sub["img_per_s:mean"], True)
+        cells = {r["config"]: (f"**{fmt_cell(r, 'img_per_s')}**" if b else fmt_cell(r, "img_per_s"))
+                 for (_, r), b in zip(sub.iterrows(), marks)}
+        table[d] = [cells.get(c, "n/a") for c in configs]
+    return table.to_markdown(index=False)
+
+
+def _headline(summary: pd.DataFrame, datasets: List[str]) -> str:
+    cols: Dict[str, Dict[str, str]] = {}
+    configs: List[str] = []
+    for d in datasets:
+        sub = summary[summary.dataset == d]
+        if sub.empty or not sub["metric"].notna().any():
+            continue
+        metric = sub["metric"].dropna().iloc[0]
+        key = f"q.{metric}"
+        marks = best_mask(sub[f"{key}:mean"], not lower_is_better(metric))
+        arrow = " ↓" if lower_is_better(metric) else " ↑"
+        cells = {}
+        for (_, r), b in zip(sub.iterrows(), marks):
+            c = fmt_cell(r, key)
+            rank = f" ({int(r['rank'])})" if np.isfinite(r["rank"]) else ""
+            cells[r["config"]] = (f"**{c}**" if b else c) + rank
+            if r["config"] not in configs:
+                configs.append(r["config"])
+        cols[f"{d}: {metric}{arrow}"] = cells
+    if not cols:
+        return "(no quality metric in these runs)"
+    table = pd.DataFrame({"variant": configs})
+    for name, cells in cols.items():
+        table[name] = [cells.get(c, "n/a") for c in configs]
+    return table.to_markdown(index=False)
+
+
+def _dataset_section(d: str, df: pd.DataFrame, summary: pd.DataFrame, figs: Dict[str, str]) -> List[str]:
+    sub = summary[summary.dataset == d]
+    runs = df[df.dataset == d]
+    metrics = quality_metrics(df, d)
+    lines = [f"## {d}", ""]
+    thr = sub["threshold"].dropna()
+    if metrics:
+        t = f"; threshold {metrics[0]} {'≤' if lower_is_better(metrics[0]) else '≥'} {fmt_num(thr.iloc[0])}" \
+            if len(thr) else ""
+        lines += [f"Quality metric: **{metrics[0]}**{t}.", ""]
+    if metrics:
+        q = measure_table(sub, [quality_measure(m) for m in metrics],
+                          extra={"arch": lambda r: r["arch"], "runs ok": runs_ok})
+        lines += ["### Quality (final evaluation)", "", q.to_markdown(index=False), ""]
+        best = [Measure("best", f"best {metrics[0]} on the curve", not lower_is_better(metrics[0]),
+                        "stability")]
+        st = measure_table(sub, best + STABILITY, extra={"runs ok": runs_ok, "success": success})
+        lines += ["### Stability", "", st.to_markdown(index=False), ""]
+    cpu_rss = runs["peak_mem_kind"].fillna("").str.startswith("CPU").any()
+    tp = measure_table(sub, [Measure(m.key, m.label, None, m.group) if m.key == "peak_mem_mib" and cpu_rss
+                             else m for m in THROUGHPUT])
+    if not metrics:
+        tp = tp.drop(columns="rank")
+    lines += ["### Throughput" + (" and time-to-quality" if metrics else ""), "", tp.to_markdown(index=False), ""]
+    kinds = runs["peak_mem_kind"].dropna().unique()
+    if len(kinds):
+        lines += [f"Peak memory: {'; '.join(kinds)}.", ""]
+    for key, caption in (("curve", "quality against training wall-clock (mean over seeds, band: min–max)"),
+                         ("final", "final quality per seed"), ("samples", "samples (first seed)"),
+                         ("losses", "losses over training (mean over seeds)")):
+        if figs.get(key):
+            lines += [f"![{d} {key}]({figs[key]})", f"*{d}: {caption}.*", ""]
+    return lines
+
+
+def _missing_block(store: RunStore, df: pd.DataFrame) -> List[str]:
+    inv = [i for i in store.invocations() if i.get("event") == "start"]
+    if not inv:
+        return []
+    last = inv[-1]
+    planned = last.get("planned") or {}
+    have = set(df.run_id)
+    missing = [label for rid, label in planned.items() if rid not in have]
+    lines = []
+    for note in last.get("skipped") or []:
+        lines.append(f"- {note}")
+    if missing:
+        lines.append(f"- **{len(missing)} planned run(s) did not run** (time budget or interruption): "
+                     + ", ".join(missing[:12]) + (" …" if len(missing) > 12 else ""))
+    return (["**Not in this report:**", "", *lines, ""] if lines else [])
+
+
+def _problems_block(df: pd.DataFrame) -> List[str]:
+    bad = df[df.status != OK]
+    if bad.empty:
+        return ["## Diverged and failed runs", "", "None: every run finished without diverging.", ""]
+    t = pd.DataFrame({
+        "dataset": bad.dataset, "variant": bad.variant, "seed": bad.seed, "status": bad.status,
+        "at step": bad.diverged_at.map(lambda s: "—" if s is None or not np.isfinite(s) else f"{int(s)}"),
+        "why": [r.divergence if r.status == "diverged" else (r.error or "") for r in bad.itertuples()],
+    })
+    return ["## Diverged and failed runs", "",
+            "A diverged run stopped at a non-finite loss or metric, or ended with its logistic D "
+            "saturated (D(x) > 0.999 on real and < 0.001 on fake over at least the last quarter "
+            "of training); its final quality is left out of the means and counts as the worst "
+            "value for ranks. A failed run raised an error (its traceback is in `runs.jsonl`).", "",
+            t.to_markdown(index=False), ""]
+
+
+def _protocol_block(records, df: pd.DataFrame, datasets: List[str], inv) -> List[str]:
+    rows = []
+    for d in datasets:
+        recs = [r for r in records if r.get("dataset") == d]
+        spec = recs[0].get("spec", {})
+        proto: Dict[str, Any] = {}
+        for r in recs:
+            if r.get("protocol"):
+                proto = r["protocol"]
+                break
+        seeds = sorted({r["seed"] for r in recs})
+        rows.append({
+            "dataset": d,
+            "data": f"{proto.get('data_source', spec.get('split', ''))} (n={proto.get('data_size', '?')})",
+            "arch": ", ".join(sorted({r.get("arch", "?") for r in recs})),
+            "steps (G)": ", ".join(map(str, sorted({r["spec"]["steps"] for r in recs}))),
+            "batch": ", ".join(map(str, sorted({r["batch_size"] for r in recs}))),
+            "eval every": spec.get("eval_every") or "end only",
+            "samples (curve / final)": f"{spec.get('eval_samples')} / {spec.get('final_samples')}"
+                                       + (f"; modes from {proto['mode_samples']}" if proto.get("mode_samples") else ""),
+            "reference": describe_reference(proto.get("reference")),
+            "feature extractor [fingerprint]": describe_extractor(proto),
+            "seeds": ", ".join(map(str, seeds)),
+            "precision": ", ".join(sorted({r["precision"] for r in recs})),
+        })
+    hp = []
+    for (v, d), g in df.groupby(["variant", "dataset"]):
+        rec = next(r for r in records if r["variant"] == v and r["dataset"] == d)
+        h = rec["spec"].get("hparams", {})
+        hp.append({"variant": v, "hyperparameters": ", ".join(f"{k}={_short(x)}" for k, x in h.items())})
+    hp_df = pd.DataFrame(hp).drop_duplicates()
+    hp_df = hp_df.groupby("hyperparameters", sort=False)["variant"].apply(
+        lambda s: ", ".join(dict.fromkeys(s))).reset_index()[["variant", "hyperparameters"]]
+    table = pd.DataFrame(rows).set_index("dataset").T.reset_index().rename(columns={"index": ""})
+    return ["## Protocol", "", table.to_markdown(index=False), "",
+            "Every run uses the variant's own defaults (its paper's settings) unless the suite "
+            "overrides them:", "", hp_df.to_markdown(index=False), ""]
+
+
+def describe_extractor(proto: Dict[str, Any]) -> str:
+    """The feature spaces of a run's metrics with their fingerprints (or the 2D rule)."""
+    spaces = proto.get("feature_spaces") or {}
+    if spaces:
+        parts = []
+        for name, sp in spaces.items():
+            acc = sp.get("heldout_accuracy")
+            parts.append(f"{name} [{sp.get('fingerprint', '?')}]"
+                         + (f", held-out accuracy {acc:.1%}" if isinstance(acc, (int, float)) else ""))
+        return "; ".join(parts)
+    if proto.get("hq_threshold"):
+        return f"none (2D): high quality = {proto['hq_threshold']}"
+    ext = proto.get("extractor")
+    fp = proto.get("fingerprint")
+    return f"{ext} [{fp}]" if ext and fp else (ext or "—")
+
+
+def describe_reference(ref: Any) -> str:
+    if isinstance(ref, dict):
+        return f"{ref.get('dataset')} {ref.get('split')}: first {ref.get('n')} of {ref.get('of')}"
+    return str(ref) if ref else "—"
+
+
+def _short(x: Any) -> str:
+    if isinstance(x, float):
+        return f"{x:g}"
+    if isinstance(x, (list, tuple)):
+        return "(" + ", ".join(_short(v) for v in x) + ")"
+    return str(x)
+
+
+def _environment_block(records, df: pd.DataFrame, store: RunStore) -> List[str]:
+    keys = ["device", "cpu", "gpu", "cuda", "torch", "torch_fidelity", "ganzoo", "git_commit",
+            "python", "platform", "workers", "threads_per_worker"]
+    vals: Dict[str, List[str]] = {}
+    for r in records:
+        for k in keys:
+            v = (r.get("env") or {}).get(k)
+            if v is not None:
+                vals.setdefault(k, [])
+                if str(v) not in vals[k]:
+                    vals[k].append(str(v))
+    rows = [{"": k, "value": "; ".join(v)} for k, v in vals.items()]
+    started = df["started"].dropna()
+    finished = df["finished"].dropna()
+    if len(started):
+        rows.append({"": "runs between", "value": f"{started.min()} and {finished.max()}"})
+    inv = store.invocations()
+    starts = [i for i in inv if i.get("event") == "start"]
+    ends = {i.get("id"): i for i in inv if i.get("event") == "end"}
+    if starts:
+        cmds = list(dict.fromkeys(i.get("command", "") for i in starts))
+        rows.append({"": "command", "value": "; ".join(f"`{c}`" for c in cmds)})
+        wall = 0.0
+        for s in starts:
+            e = ends.get(s.get("id"))
+            if e and e.get("wall_s") is not None:
+                wall += e["wall_s"]
+            elif s is starts[-1] and s.get("t0_unix"):
+                wall += max(0.0, datetime.now(timezone.utc).timestamp() - s["t0_unix"])
+        rows.append({"": "bench wall time", "value": f"{wall / 60:.1f} min over {len(starts)} "
+                     f"call(s) of `ganzoo bench` (training, evaluation and this report)"})
+    run_s = df["wall_s"].dropna().sum()
+    rows.append({"": "sum of run times", "value": f"{run_s / 60:.1f} min (training "
+                 f"{df['train_s'].dropna().sum() / 60:.1f} min, evaluation {df['eval_s'].dropna().sum() / 60:.1f} min)"})
+    return ["## Environment", "", pd.DataFrame(rows).to_markdown(index=False), ""]

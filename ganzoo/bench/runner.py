@@ -1,0 +1,237 @@
+"""Run one :class:`~ganzoo.bench.suite.RunSpec`: train, evaluate along the way, measure.
+
+:func:`run_spec` never raises for a problem of the run itself: a run whose losses
+go non-finite, or whose logistic D saturates for good, is recorded ``diverged``
+with its step; one that raises is recorded ``failed`` with its traceback. Either
+way the benchmark goes on to the next run.
+
+The record it returns is what ``runs.jsonl`` holds (see ``results/README.md``):
+identity and spec, status, final metrics, the metric curve (against steps and
+training seconds), stability figures, throughput (on training time only), the
+loss trace, protocol, environment and timing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional
+
+import numpy as np
+
+import ganzoo
+from ganzoo.bench import stability
+from ganzoo.bench.suite import RunSpec
+
+ProgressFn = Callable[[str, int, int], None]  # (run_id, step, total steps)
+
+_DATA_CACHE: Dict[str, Any] = {}
+POINT_SAMPLES = 1000  # generated (and real) points kept for a 2D run's scatter
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# ---- environment ------------------------------------------------------------------
+def git_commit(repo: Optional[Path] = None) -> Optional[str]:
+    """The checkout's commit (with ``-dirty`` when files differ), or None outside git."""
+    repo = repo or Path(ganzoo.__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+                               capture_output=True, text=True, timeout=10)
+        return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(workers: int = 1, threads_per_worker: int = 0) -> Dict[str, Any]:
+    """Where the numbers come from: versions, commit, machine (computed once per bench)."""
+    import torch
+
+    env = {
+        "ganzoo": ganzoo.__version__, "git_commit": git_commit(), "torch": torch.__version__,
+        "python": platform.python_version(), "platform": platform.platform(),
+        "cpu": cpu_model(), "cpu_count": os.cpu_count(), "workers": workers,
+        "threads_per_worker": threads_per_worker or torch.get_num_threads(),
+        "cuda": torch.version.cuda if torch.cuda.is_available() else None,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    try:
+        import torch_fidelity
+
+        env["torch_fidelity"] = torch_fidelity.__version__
+    except Exception:  # optional for the runner itself
+        env["torch_fidelity"] = None
+    return env
+
+
+# ---- data ------------------------------------------------------------------------
+def load_data(spec: RunSpec):
+    """The spec's dataset on its device, loaded once per process."""
+    from ganzoo.data import load
+
+    key = json.dumps([spec.dataset, spec.split, spec.data_root, spec.data_options, spec.device],
+                     sort_keys=True, default=str)
+    if key not in _DATA_CACHE:
+        _DATA_CACHE.clear()  # one dataset at a time: a worker moves across datasets rarely
+        _DATA_CACHE[key] = load(spec.dataset, split=spec.split, data_root=spec.data_root,
+                                device=spec.device, **spec.data_options)
+    return _DATA_CACHE[key]
+
+
+# ---- quality -----------------------------------------------------------------------
+def evaluate_quality(trainer, spec: RunSpec, final: bool) -> Dict[str, Any]:
+    """The metrics of the trainer's current G: ``spec.eval_samples`` samples along the way,
+    ``spec.final_samples`` (and the costlier metrics) at the end. One call, one dict of numbers;
+    a ``protocol`` entry (extractor, fingerprint, sample counts) may ride along.
+    """
+    from ganzoo import metrics
+
+    n = spec.final_samples if final else spec.eval_samples
+    return metrics.evaluate_trainer(trainer, n=n, final=final, kid_subsets=spec.kid_subsets)
+
+
+# ---- one run -----------------------------------------------------------------------
+def peak_memory(device) -> Dict[str, Any]:
+    import torch
+
+    if getattr(device, "type", str(device)) == "cuda":
+        return {"peak_mem_mib": torch.cuda.max_memory_allocated(device) / 2**20,
+                "peak_mem_kind": "CUDA max_memory_allocated during training"}
+    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return {"peak_mem_mib": rss_kib / 1024,
+            "peak_mem_kind": "CPU: peak RSS of the worker process (all its runs so far)"}
+
+
+def base_record(spec: RunSpec, env: Dict[str, Any]) -> Dict[str, Any]:
+    return {"run_id": spec.run_id, "suite": spec.suite, "variant": spec.variant,
+            "dataset": spec.dataset, "arch": spec.arch, "seed": spec.seed,
+            "batch_size": spec.batch_size, "precision": spec.precision, "perf": spec.perf,
+            "status": "running", "spec": spec.to_dict(), "env": dict(env)}
+
+
+def run_spec(spec: RunSpec, out_dir, env: Optional[Dict[str, Any]] = None,
+             progress: Optional[ProgressFn] = None) -> Dict[str, Any]:
+    """Train and measure one run; returns its record (never raises for the run's own failure)."""
+    from ganzoo.bench.store import RunStore
+
+    env = env or environment()
+    record = base_record(spec, env)
+    started, t0 = now(), time.perf_counter()
+    timing: Dict[str, Any] = {"started": started}
+    record["timing"] = timing
+    try:
+        _train_and_measure(spec, record, RunStore(out_dir), progress)
+    except Exception as err:  # the run failed; the suite goes on
+        record.update(status="failed", error=f"{type(err).__name__}: {err}",
+                      traceback=getattr(err, "traceback", None) or traceback.format_exc())
+    timing.update(finished=now(), wall_s=time.perf_counter() - t0)
+    return record
+
+
+def _train_and_measure(spec: RunSpec, record: Dict[str, Any], store, progress) -> None:
+    import torch
+
+    from ganzoo.trainer import TrainConfig, Trainer, device_name
+
+    timing = record["timing"]
+    t0 = time.perf_counter()
+    data = load_data(spec)
+    config = TrainConfig(steps=spec.steps, batch_size=spec.batch_size, seed=spec.seed,
+                         z_dim=spec.z_dim, device=spec.device, precision=spec.precision,
+                         perf=spec.perf, log_every=spec.log_every, eval_every=spec.eval_every,
+                         hparams=dict(spec.hparams))
+    trainer = Trainer(spec.variant, data, arch=spec.arch, config=config,
+                      dataset_spec={"name": spec.dataset, "split": spec.split,
+                                    "data_root": spec.data_root, **spec.data_options})
+    record["env"]["device"] = device_name(trainer.device)
+    timing["setup_s"] = time.perf_counter() - t0
+    if trainer.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(trainer.device)
+
+    protocol: Dict[str, Any] = {}
+
+    def evaluate(tr) -> Dict[str, Any]:
+        out = dict(evaluate_quality(tr, spec, final=tr.step >= spec.steps))
+        proto = out.pop("protocol", None)
+        if proto:
+            protocol.update(proto)
+        return {k: _number(v) for k, v in out.items()}
+
+    def on_log(tr) -> None:
+        if progress is not None:
+            progress(spec.run_id, tr.step, spec.steps)
+
+    history = trainer.fit(evaluate=evaluate if spec.quality else None, on_log=on_log)
+    curve = [dict(p) for p in history.evals]
+    summary = stability.summarize(history, curve, spec.metric if spec.quality else None,
+                                  spec.threshold, stability.logistic_discriminator(trainer.variant))
+    final = {k: v for k, v in curve[-1].items() if k not in ("step", "train_s")} \
+        if curve and curve[-1]["step"] == trainer.step else {}
+    h = history
+    img_s = h.real_images / h.train_s if h.train_s > 0 else None
+    record.update(
+        status=summary["status"], final=final, curve=curve, stability=summary["stability"],
+        steps_done=trainer.step, n_critic=trainer.variant.n_critic,
+        throughput={"img_per_s": img_s, "s_per_kimg": 1000.0 / img_s if img_s else None,
+                    "g_steps_per_s": trainer.step / h.train_s if h.train_s > 0 else None,
+                    "real_images": h.real_images, "train_s": h.train_s,
+                    **peak_memory(trainer.device)},
+        losses=stability.loss_trace(h.values, h.log_steps),
+        protocol={"data_source": data.source, "data_size": len(data), "split": data.split,
+                  "eval_samples": spec.eval_samples, "final_samples": spec.final_samples,
+                  **protocol},
+    )
+    record["timing"].update(train_s=h.train_s, eval_s=h.eval_s)
+    if progress is not None:
+        progress(spec.run_id, trainer.step, spec.steps)
+    _keep_samples(trainer, spec, store)
+
+
+def _number(v: Any) -> Any:
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    if hasattr(v, "item") and getattr(v, "ndim", 1) == 0:
+        return v.item()
+    return v
+
+
+def _keep_samples(trainer, spec: RunSpec, store) -> None:
+    """Save a few final samples for the report's figures (skipped when they are not finite)."""
+    import torch
+
+    data = trainer.data
+    if data.kind == "points":
+        x = trainer.sample(POINT_SAMPLES).cpu().numpy().astype(np.float32)
+        if not np.isfinite(x).all():
+            return
+        arrays = {"samples": x, "real": data.x[:POINT_SAMPLES].cpu().numpy().astype(np.float32)}
+        if data.modes is not None:
+            arrays["modes"] = data.modes.cpu().numpy().astype(np.float32)
+    else:
+        x = trainer.sample(spec.sample_grid).cpu()
+        if not bool(x.isfinite().all()):
+            return
+        arrays = {"images": ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()}
+    store.save_samples(spec.run_id, **arrays)

@@ -1,0 +1,510 @@
+"""Benchmark suites: strict TOML files that expand to a matrix of :class:`RunSpec`.
+
+A suite names its datasets, variants, architectures, seeds and schedules; the
+matrix is datasets × variants × seeds × batch sizes × precisions × perf modes.
+Every spec carries a ``run_id``: the hash of its fully resolved configuration
+(the variant's hyperparameters after defaults, the actual device, the data split
+actually used, ganzoo's version), so a store can tell finished runs apart and a
+changed setting is a new run.
+
+File format (every key optional unless marked; unknown keys are errors)::
+
+    name = "quick"                 # default: the file's stem
+    description = "..."            # one line, shown in the report
+    profile = "..."                # what kind of numbers these are (shown in the report)
+    seeds = [0, 1, 2]              # required
+    variants = "all"               # or a list of names; "all" = every registered variant
+                                   #   that fits each dataset (conditional ones need labels)
+    exclude_variants = []
+    device = "auto"                # auto | cpu | cuda | cuda:N
+    workers = 1                    # parallel worker processes
+    threads_per_worker = 0         # torch threads per worker (0: torch's default)
+    max_minutes = 0                # stop launching runs after this many minutes (0: no limit)
+    quality = true                 # false: throughput only, no evaluation
+
+    [train]                        # defaults for every dataset
+    steps = 1000                   # G steps
+    batch_size = 64                # an int, or a list (a matrix axis)
+    precision = "fp32"             # a string or a list (axis): fp32 | tf32 | bf16
+    perf = "eager"                 # a string or a list (axis)
+    z_dim = 100
+    log_every = 50
+    eval_every = 250               # 0: evaluate at the end only
+
+    [eval]
+    samples = 2000                 # generated samples per curve point
+    final_samples = 5000           # generated samples for the final numbers
+    sample_grid = 64               # samples kept for the report's figures
+    kid_subsets = 100              # KID subsets (torch-fidelity's default: 100)
+
+    [datasets.ring8]               # required: at least one dataset; keys of [train] and
+    metric = "modes"               #   [eval] may be overridden here
+    threshold = 8                  # time-to-quality / success threshold on `metric`
+    optional = false               # true: skip (with a note) when the data is missing
+    split = "train"                # default: the loader's default
+    data_root = ["a", "b"]         # candidates, relative to this file; first that loads
+    options = { n = 50000 }        # loader options
+    arch = "mlp"                   # or a list (an axis); default: the variant's preferred
+                                   #   arch for the data kind
+
+    [overrides.wgan-gp]            # per-variant settings
+    hparams = { n_critic = 5 }
+    arch = "mlp"
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import ganzoo
+
+SUITE_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+class SuiteError(ValueError):
+    """A suite file (or a command-line override) is invalid; the message says how."""
+
+
+# ---- the schema --------------------------------------------------------------------
+TOP_KEYS = {
+    "name": str, "description": str, "profile": str, "seeds": list, "variants": (str, list),
+    "exclude_variants": list, "device": str, "workers": int, "threads_per_worker": int,
+    "max_minutes": (int, float), "quality": bool, "train": dict, "eval": dict,
+    "datasets": dict, "overrides": dict,
+}
+TRAIN_KEYS = {"steps": int, "batch_size": (int, list), "precision": (str, list),
+              "perf": (str, list), "z_dim": int, "log_every": int, "eval_every": int}
+EVAL_KEYS = {"samples": int, "final_samples": int, "sample_grid": int, "kid_subsets": int}
+DATASET_KEYS = {**TRAIN_KEYS, **EVAL_KEYS, "metric": str, "threshold": (int, float),
+                "optional": bool, "split": str, "data_root": (str, list), "options": dict,
+                "arch": (str, list)}
+VARIANT_KEYS = {"hparams": dict, "arch": str}
+
+TRAIN_DEFAULTS: Dict[str, Any] = dict(steps=1000, batch_size=64, precision="fp32", perf="eager",
+                                      z_dim=100, log_every=50, eval_every=0)
+EVAL_DEFAULTS: Dict[str, Any] = dict(samples=2000, final_samples=5000, sample_grid=64, kid_subsets=100)
+
+
+def _type_name(t) -> str:
+    ts = t if isinstance(t, tuple) else (t,)
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true/false",
+             list: "a list", dict: "a table"}
+    return " or ".join(names.get(x, x.__name__) for x in ts)
+
+
+def _check_table(table: Dict[str, Any], schema: Dict[str, Any], where: str) -> None:
+    unknown = sorted(set(table) - set(schema))
+    if unknown:
+        raise SuiteError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
+                         f"valid keys: {', '.join(sorted(schema))}")
+    for key, value in table.items():
+        want = schema[key]
+        ok = isinstance(value, want)
+        if isinstance(value, bool) and bool not in (want if isinstance(want, tuple) else (want,)):
+            ok = False  # TOML true is not an integer here
+        if not ok:
+            raise SuiteError(f"{where}: {key} must be {_type_name(want)}, got {value!r}")
+
+
+def _positive(value: Any, what: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise SuiteError(f"{what} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _axis(value: Any, what: str, kind: type) -> List[Any]:
+    """A scalar or a non-empty list of scalars of ``kind`` -> a list."""
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise SuiteError(f"{what} must not be an empty list")
+    for v in items:
+        if isinstance(v, bool) or not isinstance(v, kind):
+            raise SuiteError(f"{what} must hold {_type_name(kind)}s, got {v!r}")
+    return list(dict.fromkeys(items))
+
+
+# ---- the suite -----------------------------------------------------------------------
+@dataclass
+class DatasetPlan:
+    """One dataset of a suite, with its settings merged over the suite's defaults."""
+
+    name: str
+    train: Dict[str, Any]
+    eval: Dict[str, Any]
+    metric: Optional[str] = None
+    threshold: Optional[float] = None
+    optional: bool = False
+    split: Optional[str] = None
+    data_root: List[str] = field(default_factory=list)
+    options: Dict[str, Any] = field(default_factory=dict)
+    arch: Optional[List[str]] = None  # an axis; None: each variant's preferred arch
+
+
+@dataclass
+class Suite:
+    """A parsed suite file. :func:`expand` turns it into run specs."""
+
+    name: str
+    path: Optional[str]
+    seeds: List[int]
+    datasets: List[DatasetPlan]
+    variants: Any = "all"  # "all" or a list of names
+    exclude_variants: List[str] = field(default_factory=list)
+    variant_settings: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    description: str = ""
+    profile: str = ""
+    device: str = "auto"
+    workers: int = 1
+    threads_per_worker: int = 0
+    max_minutes: float = 0.0
+    quality: bool = True
+    raw: Dict[str, Any] = field(default_factory=dict)  # the file as parsed (for the record)
+
+
+def find_suite(name_or_path: str | os.PathLike) -> Path:
+    """A suite file: an existing path, else ``benchmarks/<name>.toml`` (cwd, then the checkout)."""
+    p = Path(name_or_path)
+    if p.is_file():
+        return p
+    if p.suffix != ".toml" and len(p.parts) == 1:
+        for base in (Path.cwd() / "benchmarks", SUITE_DIR):
+            cand = base / f"{p.name}.toml"
+            if cand.is_file():
+                return cand
+    known = sorted({c.stem for base in (Path.cwd() / "benchmarks", SUITE_DIR) if base.is_dir()
+                    for c in base.glob("*.toml")})
+    raise FileNotFoundError(f"no suite {str(name_or_path)!r}: not a file, and not one of the suites in "
+                            f"benchmarks/ ({', '.join(known) or 'none found'})")
+
+
+def load_suite(name_or_path) -> Suite:
+    """Read and check a suite file (see the module docstring for the format)."""
+    path = find_suite(name_or_path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise SuiteError(f"{path}: not valid TOML: {err}") from None
+    return parse_suite(raw, name=path.stem, path=path)
+
+
+def parse_suite(raw: Dict[str, Any], name: str = "suite", path: Optional[Path] = None) -> Suite:
+    """Check a suite given as a dict (as TOML parses it). Names are checked against the registries."""
+    from ganzoo.registry import ARCHS, DATASETS, VARIANTS
+
+    where = str(path) if path else name
+    raw = copy.deepcopy(raw)
+    body = dict(raw)
+    _check_table(body, TOP_KEYS, where)
+    settings: Dict[str, Any] = body.get("overrides", {})
+
+    seeds = body.get("seeds")
+    if seeds is None:
+        raise SuiteError(f"{where}: `seeds` is required (a list of integers, e.g. [0, 1, 2])")
+    seeds = _axis(seeds, f"{where}: seeds", int)
+    for s in seeds:
+        _positive(s, f"{where}: a seed", minimum=0)
+
+    train = dict(TRAIN_DEFAULTS)
+    _check_table(body.get("train", {}), TRAIN_KEYS, f"{where} [train]")
+    train.update(body.get("train", {}))
+    ev = dict(EVAL_DEFAULTS)
+    _check_table(body.get("eval", {}), EVAL_KEYS, f"{where} [eval]")
+    ev.update(body.get("eval", {}))
+
+    datasets_raw = body.get("datasets")
+    if not datasets_raw:
+        raise SuiteError(f"{where}: at least one [datasets.NAME] table is required; "
+                         f"valid datasets: {', '.join(DATASETS)}")
+    datasets = []
+    for dname, table in datasets_raw.items():
+        if dname not in DATASETS:
+            raise SuiteError(f"{where}: {DATASETS.unknown_message(dname)}")
+        if not isinstance(table, dict):
+            raise SuiteError(f"{where}: datasets.{dname} must be a table, got {table!r}")
+        _check_table(table, DATASET_KEYS, f"{where} [datasets.{dname}]")
+        d_train = {**train, **{k: v for k, v in table.items() if k in TRAIN_KEYS}}
+        d_eval = {**ev, **{k: v for k, v in table.items() if k in EVAL_KEYS}}
+        _check_schedule(d_train, d_eval, f"{where} [datasets.{dname}]")
+        roots = table.get("data_root", [])
+        roots = [roots] if isinstance(roots, str) else roots
+        if not all(isinstance(r, str) for r in roots):
+            raise SuiteError(f"{where} [datasets.{dname}]: data_root must be a path or a list of paths")
+        base = path.parent if path else Path.cwd()
+        roots = [os.path.normpath(base / os.path.expandvars(os.path.expanduser(r))) for r in roots
+                 if os.path.expandvars(r).strip() and "$" not in os.path.expandvars(r)]
+        arch = table.get("arch")
+        if arch is not None:
+            arch = _axis(arch, f"{where} [datasets.{dname}]: arch", str)
+            for a in arch:
+                if a not in ARCHS:
+                    raise SuiteError(f"{where} [datasets.{dname}]: {ARCHS.unknown_message(a)}")
+        threshold = table.get("threshold")
+        if threshold is not None and table.get("metric") is None:
+            raise SuiteError(f"{where} [datasets.{dname}]: a threshold needs the `metric` it applies to")
+        datasets.append(DatasetPlan(
+            name=dname, train=d_train, eval=d_eval, metric=table.get("metric"),
+            threshold=None if threshold is None else float(threshold),
+            optional=table.get("optional", False), split=table.get("split"),
+            data_root=roots, options=table.get("options", {}), arch=arch))
+
+    variants = body.get("variants", "all")
+    if isinstance(variants, str):
+        if variants != "all":
+            raise SuiteError(f"{where}: variants must be \"all\" or a list of names, got {variants!r}")
+    else:
+        variants = _axis(variants, f"{where}: variants", str)
+        for v in variants:
+            if v not in VARIANTS:
+                raise SuiteError(f"{where}: {VARIANTS.unknown_message(v)}")
+    exclude = body.get("exclude_variants", [])
+    for v in exclude:
+        if v not in VARIANTS:
+            raise SuiteError(f"{where}: exclude_variants: {VARIANTS.unknown_message(v)}")
+
+    for vname, table in settings.items():
+        if vname not in VARIANTS:
+            raise SuiteError(f"{where} [overrides.{vname}]: {VARIANTS.unknown_message(vname)}")
+        if not isinstance(table, dict):
+            raise SuiteError(f"{where}: overrides.{vname} must be a table")
+        _check_table(table, VARIANT_KEYS, f"{where} [overrides.{vname}]")
+        if "arch" in table and table["arch"] not in ARCHS:
+            raise SuiteError(f"{where} [overrides.{vname}]: {ARCHS.unknown_message(table['arch'])}")
+        try:  # unknown hyperparameters fail now, not in a worker an hour later
+            VARIANTS.get(vname).resolve_hparams(table.get("hparams", {}))
+        except ValueError as err:
+            raise SuiteError(f"{where} [overrides.{vname}]: {err}") from None
+
+    workers = _positive(body.get("workers", 1), f"{where}: workers")
+    threads = _positive(body.get("threads_per_worker", 0), f"{where}: threads_per_worker", minimum=0)
+    max_minutes = float(body.get("max_minutes", 0))
+    if max_minutes < 0:
+        raise SuiteError(f"{where}: max_minutes must be >= 0 (0: no limit), got {max_minutes}")
+    return Suite(name=body.get("name", name), path=str(path) if path else None, seeds=seeds,
+                 datasets=datasets, variants=variants, exclude_variants=list(exclude),
+                 variant_settings=settings, description=body.get("description", ""),
+                 profile=body.get("profile", ""), device=body.get("device", "auto"),
+                 workers=workers, threads_per_worker=threads, max_minutes=max_minutes,
+                 quality=body.get("quality", True), raw=raw)
+
+
+def _check_schedule(train: Dict[str, Any], ev: Dict[str, Any], where: str) -> None:
+    from ganzoo.trainer import PERF_MODES, PRECISIONS
+
+    _positive(train["steps"], f"{where}: steps")
+    for b in _axis(train["batch_size"], f"{where}: batch_size", int):
+        _positive(b, f"{where}: batch_size")
+    for p in _axis(train["precision"], f"{where}: precision", str):
+        if p not in PRECISIONS:
+            raise SuiteError(f"{where}: unknown precision {p!r}; valid: {', '.join(PRECISIONS)}")
+    for p in _axis(train["perf"], f"{where}: perf", str):
+        if p not in PERF_MODES:
+            raise SuiteError(f"{where}: unknown perf mode {p!r}; valid: {', '.join(PERF_MODES)}")
+    _positive(train["z_dim"], f"{where}: z_dim")
+    _positive(train["log_every"], f"{where}: log_every")
+    _positive(train["eval_every"], f"{where}: eval_every", minimum=0)
+    for k in ("samples", "final_samples", "sample_grid", "kid_subsets"):
+        _positive(ev[k], f"{where}: {k}")
+
+
+# ---- run specs -----------------------------------------------------------------------
+# Fields that do not change what a run measures, so they stay out of its run_id.
+UNHASHED = ("suite", "threshold", "data_root", "run_id")
+
+
+@dataclass
+class RunSpec:
+    """One run of the matrix, fully resolved. ``run_id`` hashes everything that shapes its numbers."""
+
+    variant: str
+    dataset: str
+    arch: str
+    seed: int
+    steps: int
+    batch_size: int
+    precision: str
+    perf: str
+    z_dim: int
+    log_every: int
+    eval_every: int
+    device: str
+    split: str
+    data_options: Dict[str, Any]
+    hparams: Dict[str, Any]
+    quality: bool
+    eval_samples: int
+    final_samples: int
+    sample_grid: int
+    kid_subsets: int
+    metric: Optional[str]
+    ganzoo_version: str
+    suite: str = ""
+    threshold: Optional[float] = None
+    data_root: Optional[str] = None
+    run_id: str = ""
+
+    def __post_init__(self):
+        if not self.run_id:
+            self.run_id = self.compute_id()
+
+    def hashed(self) -> Dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k not in UNHASHED}
+
+    def compute_id(self) -> str:
+        blob = json.dumps(self.hashed(), sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "RunSpec":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    @property
+    def label(self) -> str:
+        extra = []
+        if self.precision != "fp32":
+            extra.append(self.precision)
+        if self.perf != "eager":
+            extra.append(self.perf)
+        tail = f" {'/'.join(extra)}" if extra else ""
+        return f"{self.variant} · {self.dataset} · seed {self.seed} · b{self.batch_size}{tail}"
+
+
+@dataclass
+class DataProbe:
+    """What expansion learns by loading a dataset once: its kind, labels, split and source."""
+
+    name: str
+    kind: str
+    labelled: bool
+    split: str
+    shape: Tuple[int, ...]
+    size: int
+    source: str
+    data_root: Optional[str]
+
+
+@dataclass
+class Plan:
+    """The expanded matrix, and what was left out and why."""
+
+    suite: Suite
+    specs: List[RunSpec]
+    skipped: List[str] = field(default_factory=list)  # human-readable notes
+    probes: Dict[str, DataProbe] = field(default_factory=dict)
+
+
+def probe_dataset(plan: DatasetPlan, data_root: Optional[str] = None, download: bool = False) -> DataProbe:
+    """Load ``plan``'s data once (on the CPU) to learn what it is; raises DataError when missing."""
+    from ganzoo.data import DataError, load
+
+    roots: List[Optional[str]] = [data_root] if data_root else [*plan.data_root, None]
+    errors = []
+    for root in roots:
+        try:
+            data = load(plan.name, split=plan.split, data_root=root, download=download, **plan.options)
+        except DataError as err:
+            errors.append(str(err))
+            continue
+        return DataProbe(name=plan.name, kind=data.kind, labelled=data.labelled, split=data.split,
+                         shape=tuple(data.shape), size=len(data), source=data.source, data_root=root)
+    raise DataError(errors[-1] if len(errors) == 1 else
+                    "\n".join([errors[-1], "Also tried: " + ", ".join(r for r in roots if r)]))
+
+
+def resolve_device(device: str) -> str:
+    from ganzoo.trainer import pick_device
+
+    dev = pick_device(device)
+    return str(dev)
+
+
+def expand(suite: Suite, *, seeds: Optional[Sequence[int]] = None, steps: Optional[int] = None,
+           variants: Optional[Sequence[str]] = None, datasets: Optional[Sequence[str]] = None,
+           data_root: Optional[str] = None, download: bool = False,
+           device: Optional[str] = None) -> Plan:
+    """The suite's run matrix, with command-line overrides applied.
+
+    Runs are ordered seed-major (every variant × dataset for seed 0 first), so a
+    benchmark stopped by its time budget still covers the whole matrix with fewer seeds.
+    A dataset marked ``optional`` whose files are missing is skipped with a note.
+    """
+    from ganzoo.data import DataError
+    from ganzoo.registry import VARIANTS
+
+    if seeds is not None:
+        seeds = [_positive(s, "--seeds: a seed", minimum=0) for s in seeds]
+    else:
+        seeds = suite.seeds
+    if steps is not None:
+        _positive(steps, "--steps")
+    if variants is not None:
+        for v in variants:
+            if v not in VARIANTS:
+                raise SuiteError(f"--variants: {VARIANTS.unknown_message(v)}")
+    plans = suite.datasets
+    if datasets is not None:
+        known = [d.name for d in plans]
+        for d in datasets:
+            if d not in known:
+                raise SuiteError(f"--datasets: suite {suite.name!r} has no dataset {d!r}; "
+                                 f"its datasets: {', '.join(known)}")
+        plans = [d for d in plans if d.name in datasets]
+    dev = resolve_device(device or suite.device)
+
+    chosen = list(variants) if variants is not None else (
+        VARIANTS.names() if suite.variants == "all" else list(suite.variants))
+    chosen = [v for v in chosen if v not in suite.exclude_variants]
+    out = Plan(suite=suite, specs=[])
+    rows = []
+    for dp in plans:
+        try:
+            probe = probe_dataset(dp, data_root=data_root, download=download)
+        except DataError as err:
+            if not dp.optional:
+                raise
+            first = str(err).splitlines()[0]
+            out.skipped.append(f"dataset {dp.name} skipped (optional, data not found): {first}")
+            continue
+        out.probes[dp.name] = probe
+        for vname in chosen:
+            cls = VARIANTS.get(vname)
+            if cls.conditional and not probe.labelled:
+                out.skipped.append(f"{vname} × {dp.name}: conditional variant, dataset has no labels")
+                continue
+            vset = suite.variant_settings.get(vname, {})
+            archs = [vset["arch"]] if vset.get("arch") else (
+                dp.arch or [cls.preferred_arch.get(probe.kind, "mlp")])
+            hp = cls.resolve_hparams(vset.get("hparams", {}))
+            hp = {k: list(v) if isinstance(v, tuple) else v for k, v in hp.items()}
+            t, e = dp.train, dp.eval
+            for seed, arch in itertools.product(seeds, archs):
+                for bs in _axis(t["batch_size"], "batch_size", int):
+                    for prec in _axis(t["precision"], "precision", str):
+                        for perf in _axis(t["perf"], "perf", str):
+                            n_steps = steps or t["steps"]
+                            rows.append(RunSpec(
+                                variant=vname, dataset=dp.name, arch=arch, seed=seed,
+                                steps=n_steps, batch_size=bs, precision=prec, perf=perf,
+                                z_dim=t["z_dim"], log_every=min(t["log_every"], n_steps),
+                                eval_every=t["eval_every"] if t["eval_every"] < n_steps else 0,
+                                device=dev, split=probe.split, data_options=dict(dp.options),
+                                hparams=hp, quality=suite.quality, eval_samples=e["samples"],
+                                final_samples=e["final_samples"], sample_grid=e["sample_grid"],
+                                kid_subsets=e["kid_subsets"],
+                                metric=dp.metric, ganzoo_version=ganzoo.__version__,
+                                suite=suite.name, threshold=dp.threshold, data_root=probe.data_root))
+    order = {d.name: i for i, d in enumerate(plans)}
+    vorder = {v: i for i, v in enumerate(chosen)}
+    rows.sort(key=lambda s: (s.seed, order[s.dataset], vorder[s.variant]))
+    out.specs = rows
+    return out

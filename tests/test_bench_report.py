@@ -1,0 +1,166 @@
+"""Reports and comparisons built from hand-made stores (no training)."""
+import itertools
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ganzoo.bench import stats
+from ganzoo.bench.compare import compare
+from ganzoo.bench.report import write_report
+from ganzoo.bench.store import RunStore
+from ganzoo.cli import main
+
+_ids = itertools.count()
+
+
+def record(dataset, variant, seed, fid=None, status="ok", img_per_s=1000.0, curve=None, metric="fid",
+           threshold=None):
+    curve = curve if curve is not None else ([] if fid is None else
+                                             [{"step": 10, "train_s": 1.0, metric: fid * 2},
+                                              {"step": 20, "train_s": 2.0, metric: fid}])
+    return {
+        "run_id": f"r{next(_ids)}", "suite": "hand", "dataset": dataset, "variant": variant, "arch": "mlp",
+        "seed": seed, "batch_size": 64, "precision": "fp32", "perf": "eager", "status": status,
+        "spec": {"metric": metric, "threshold": threshold, "steps": 20, "eval_every": 10,
+                 "eval_samples": 100, "final_samples": 500, "hparams": {"lr_d": 2e-4}},
+        "final": {} if fid is None else {metric: fid},
+        "curve": curve,
+        "stability": {"metric": metric, "divergence": "non-finite loss" if status == "diverged" else None,
+                      "diverged_at": 15 if status == "diverged" else None, "fall_back": 0.0},
+        "throughput": {"img_per_s": img_per_s, "s_per_kimg": 1000 / img_per_s, "g_steps_per_s": img_per_s / 64,
+                       "peak_mem_mib": 100.0, "peak_mem_kind": "CPU: peak RSS"},
+        "timing": {"train_s": 2.0, "eval_s": 0.5, "wall_s": 3.0, "started": "2026-01-01T00:00:00+00:00",
+                   "finished": "2026-01-01T00:00:03+00:00"},
+        "env": {"device": "cpu (test)", "torch": "x", "ganzoo": "0.1.0"},
+        "protocol": {"extractor": "test-extractor", "fingerprint": "abc123"},
+    }
+
+
+FIDS = {"a": [20.0, 21.0, 23.0], "b": [10.0, 11.0, 12.5], "c": [8.0, 9.0, None]}  # c: one seed diverged
+
+
+@pytest.fixture
+def hand_store(tmp_path):
+    store = RunStore(tmp_path)
+    for v, vals in FIDS.items():
+        for seed, fid in enumerate(vals):
+            store.append(record("digits", v, seed, fid=fid, status="ok" if fid is not None else "diverged",
+                                img_per_s={"a": 500.0, "b": 2000.0, "c": 1000.0}[v] + seed, threshold=15.0))
+    return tmp_path
+
+
+def table_rows(md: str, heading: str):
+    """(header, rows) of the first markdown table after ``heading``; cells stripped."""
+    lines = md.split(heading, 1)[1].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    block = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        block.append([c.strip() for c in line.strip("|").split("|")])
+    return block[0], block[2:]
+
+
+def test_summary_means_cis_ranks_and_best_marks(hand_store):
+    report = write_report(hand_store, figures=False)
+    summary = pd.read_csv(hand_store / "summary.csv").set_index("config")
+    for v, vals in FIDS.items():
+        ok = [x for x in vals if x is not None]
+        assert summary.loc[v, "q.fid:mean"] == pytest.approx(np.mean(ok))
+        assert summary.loc[v, "q.fid:std"] == pytest.approx(np.std(ok, ddof=1))
+        assert summary.loc[v, "q.fid:n"] == len(ok)
+        # Percentile bootstrap of the mean of 2 or 3 distinct values: the extreme resamples
+        # (all draws the minimum, or the maximum) have probability 1/n^n >= 1/27 > 2.5 %,
+        # so the 95 % interval is exactly [min, max].
+        assert summary.loc[v, "q.fid:ci_lo"] == pytest.approx(min(ok))
+        assert summary.loc[v, "q.fid:ci_hi"] == pytest.approx(max(ok))
+    assert summary.loc["c", "ok"] == 2 and summary.loc["c", "diverged"] == 1
+    # success: seeds whose curve reached fid <= 15 (c's diverged seed has no curve)
+    assert summary.loc["b", "success_rate"] == 1.0 and summary.loc["a", "success_rate"] == 0.0
+    assert summary.loc["c", "success_rate"] == pytest.approx(2 / 3)
+    # ranks: c's diverged seed counts as the worst fid seen (23): (8 + 9 + 23) / 3 = 13.33 > b's 11.17
+    assert summary.loc["b", "rank"] == 1 and summary.loc["c", "rank"] == 2 and summary.loc["a", "rank"] == 3
+
+    md = report.read_text()
+    header, rows = table_rows(md, "### Quality (final evaluation)")
+    fid_col = header.index("fid ↓")
+    by_variant = {r[header.index("variant")]: r for r in rows}
+    assert [r[header.index("variant")] for r in rows] == ["b", "c", "a"]  # sorted by rank
+    assert by_variant["c"][fid_col] == "**8.50 [8.00, 9.00]**"  # best mean among finished seeds
+    assert not by_variant["b"][fid_col].startswith("**")
+    assert by_variant["c"][header.index("runs ok")] == "2/3"
+    header, rows = table_rows(md, "### Throughput and time-to-quality")
+    ips = {r[header.index("variant")]: r[header.index("img/s ↑")] for r in rows}
+    assert ips["b"].startswith("**2,001") and not ips["a"].startswith("**")
+    assert "test-extractor [abc123]" in md  # the protocol names the extractor and its fingerprint
+    assert "| digits    | c         |      2 | diverged" in md or re.search(r"\|\s*digits\s*\|\s*c\s*\|\s*2\s*\|\s*diverged", md)
+
+
+def test_report_draws_and_links_figures(hand_store, tmp_path):
+    import numpy as np
+    store = RunStore(hand_store)
+    rid = store.records()[0]["run_id"]
+    store.save_samples(rid, images=np.zeros((16, 1, 8, 8), dtype=np.uint8))
+    md = write_report(hand_store).read_text()
+    for name in ("digits_curve.png", "digits_final.png", "digits_samples.png", "throughput.png"):
+        assert (hand_store / "figures" / name).is_file()
+        assert f"(figures/{name})" in md
+
+
+def test_bootstrap_ci_matches_an_independent_resampling():
+    x = np.array([3.0, 7.0, 1.0, 9.0, 4.0, 6.0, 5.0, 8.0])
+    lo, hi = stats.bootstrap_ci(x)
+    rng = np.random.default_rng(123)
+    means = x[rng.integers(0, len(x), size=(100_000, len(x)))].mean(axis=1)
+    assert lo == pytest.approx(np.percentile(means, 2.5), abs=0.15)
+    assert hi == pytest.approx(np.percentile(means, 97.5), abs=0.15)
+    assert np.isnan(stats.bootstrap_ci([1.0])[0])
+
+
+def write_store(path, values, variant="nsgan", metric="fid"):
+    store = RunStore(path)
+    for seed, v in enumerate(values):
+        store.append(record("digits", variant, seed, fid=v, metric=metric))
+    return path
+
+
+A6 = [10.0, 11.0, 12.0, 13.0, 14.0, 15.0]
+
+
+def test_compare_flags_a_real_difference(tmp_path):
+    a = write_store(tmp_path / "a", A6)
+    b = write_store(tmp_path / "b", [v + 20 for v in A6])
+    table, text = compare(a, b)
+    row = table[table.measure == "fid"].iloc[0]
+    assert row["delta"] == pytest.approx(20.0)
+    assert row["p"] == pytest.approx(2 / 924)  # exact two-sided Mann-Whitney, complete separation, 6 v 6
+    assert row["sig"] == "**" and row["verdict"] == "▼ B worse"  # fid: lower is better
+    table_b, _ = compare(a, b, test="bootstrap")
+    assert table_b[table_b.measure == "fid"].iloc[0]["sig"] != ""
+
+
+def test_compare_does_not_flag_a_null_difference(tmp_path):
+    a = write_store(tmp_path / "a", A6)
+    b = write_store(tmp_path / "b", [12.0, 10.0, 15.0, 11.0, 14.0, 13.0])  # the same values, reshuffled
+    for test in ("mannwhitney", "bootstrap"):
+        table, _ = compare(a, b, test=test)
+        row = table[table.measure == "fid"].iloc[0]
+        assert row["delta"] == pytest.approx(0.0) and row["sig"] == ""
+
+
+def test_compare_says_when_seeds_are_too_few(tmp_path, capsys):
+    a = write_store(tmp_path / "a", [1.0, 2.0, 3.0])
+    b = write_store(tmp_path / "b", [100.0, 200.0, 300.0])
+    assert main(["compare", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "smallest attainable Mann-Whitney p-value is 0.1" in out
+    assert "| nsgan" in out and "fid" in out
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert main(["bench", "no-such-suite", "--out", str(tmp_path)]) == 2
+    assert "no suite 'no-such-suite'" in capsys.readouterr().err
+    assert main(["report", str(tmp_path)]) == 2
+    assert "no finished runs" in capsys.readouterr().err

@@ -1,0 +1,145 @@
+"""Suite files: strict parsing, the run matrix, run ids."""
+import textwrap
+
+import pytest
+
+import ganzoo
+from ganzoo.bench.suite import SuiteError, expand, find_suite, load_suite, parse_suite
+from ganzoo.data import DataError
+from ganzoo.data.base import TensorData
+from ganzoo.registry import DATASETS, VARIANTS
+
+
+def suite(**over):
+    raw = {"seeds": [0, 1], "variants": ["nsgan", "lsgan"],
+           "train": {"steps": 50, "batch_size": 32, "eval_every": 25},
+           "datasets": {"ring8": {"metric": "modes", "threshold": 6}}}
+    raw.update(over)
+    return parse_suite(raw, name="t")
+
+
+def write(tmp_path, text, name="s.toml"):
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text))
+    return p
+
+
+@pytest.mark.parametrize("name", ["quick", "standard", "throughput"])
+def test_shipped_suites_parse(name):
+    s = load_suite(name)
+    assert s.name == name and s.seeds and s.datasets
+
+
+def test_find_suite_unknown_lists_known():
+    with pytest.raises(FileNotFoundError, match="quick"):
+        find_suite("no-such-suite")
+
+
+@pytest.mark.parametrize("raw, match", [
+    ({"seeds": [0], "datasets": {"ring8": {}}, "steps": 10}, r"unknown key\(s\) 'steps'.*valid keys:.*train"),
+    ({"seeds": [0], "datasets": {"ring8": {"stepz": 10}}}, r"datasets.ring8.*unknown key\(s\) 'stepz'.*valid keys:.*steps"),
+    ({"seeds": [0], "datasets": {"ring8": {}}, "train": {"steps": "many"}}, r"steps must be an integer"),
+    ({"seeds": [0], "datasets": {"ring9": {}}}, r"unknown dataset 'ring9'.*ring8.*Did you mean 'ring8'"),
+    ({"seeds": [0], "variants": ["nsgann"], "datasets": {"ring8": {}}}, r"unknown variant 'nsgann'.*Did you mean 'nsgan'"),
+    ({"seeds": [0], "datasets": {"ring8": {"precision": "fp8"}}}, r"unknown precision 'fp8'; valid: fp32"),
+    ({"seeds": [0], "datasets": {}}, r"at least one \[datasets.NAME\]"),
+    ({"datasets": {"ring8": {}}}, r"`seeds` is required"),
+    ({"seeds": [0], "datasets": {"ring8": {"threshold": 3}}}, r"threshold needs the `metric`"),
+    ({"seeds": [0], "datasets": {"ring8": {}}, "overrides": {"wgan": {"hparams": {"clipp": 1}}}},
+     r"overrides.wgan.*unknown hyperparameter .clipp.*valid:.*clip"),
+    ({"seeds": [0], "datasets": {"ring8": {}}, "overrides": {"wgan": {"archh": "mlp"}}}, r"unknown key\(s\) 'archh'"),
+    ({"seeds": [0], "datasets": {"ring8": {"arch": "vgg"}}}, r"unknown architecture 'vgg'"),
+    ({"seeds": [0], "datasets": {"ring8": {}}, "quality": 1}, r"quality must be true/false"),
+])
+def test_strict_errors_name_the_problem_and_the_choices(raw, match):
+    with pytest.raises(SuiteError, match=match):
+        parse_suite(raw, name="bad")
+
+
+def test_toml_syntax_error_names_the_file(tmp_path):
+    p = write(tmp_path, "seeds = [0,\n")
+    with pytest.raises(SuiteError, match="s.toml: not valid TOML"):
+        load_suite(p)
+
+
+def test_matrix_is_datasets_by_variants_by_seeds_by_axes():
+    s = suite(train={"steps": 50, "batch_size": [32, 64], "precision": ["fp32", "bf16"]},
+              datasets={"ring8": {"metric": "modes"}, "grid25": {"steps": 70}})
+    plan = expand(s)
+    assert len(plan.specs) == 2 * 2 * 2 * 2 * 2  # datasets × variants × seeds × batch × precision
+    assert len({sp.run_id for sp in plan.specs}) == len(plan.specs)
+    combos = {(sp.dataset, sp.variant, sp.seed, sp.batch_size, sp.precision) for sp in plan.specs}
+    assert len(combos) == len(plan.specs)
+    assert {sp.steps for sp in plan.specs if sp.dataset == "grid25"} == {70}
+    # seed-major: every run of seed 0 comes before any of seed 1
+    seeds = [sp.seed for sp in plan.specs]
+    assert seeds == sorted(seeds)
+
+
+def test_overrides_from_the_command_line():
+    plan = expand(suite(), seeds=[3], steps=7, variants=["vanilla"])
+    assert [(sp.variant, sp.seed, sp.steps) for sp in plan.specs] == [("vanilla", 3, 7)]
+    assert plan.specs[0].eval_every == 0  # eval_every 25 >= 7 steps: evaluate at the end only
+    with pytest.raises(SuiteError, match="--datasets: suite 't' has no dataset 'mnist'"):
+        expand(suite(), datasets=["mnist"])
+    with pytest.raises(SuiteError, match="--variants: unknown variant"):
+        expand(suite(), variants=["nope"])
+
+
+def test_all_variants_and_conditional_ones_only_on_labelled_data():
+    @DATASETS.register("test-unlabelled-2d")
+    def _unlabelled(*, split=None, data_root=None, download=False):
+        import torch
+        return TensorData(name="test-unlabelled-2d", x=torch.randn(64, 2), kind="points")
+
+    try:
+        s = suite(variants="all", seeds=[0], datasets={"ring8": {}, "test-unlabelled-2d": {}})
+        plan = expand(s)
+    finally:
+        DATASETS.unregister("test-unlabelled-2d")
+    conditional = {n for n in VARIANTS if VARIANTS.get(n).conditional}
+    assert conditional, "no conditional variant registered"
+    on_ring = {sp.variant for sp in plan.specs if sp.dataset == "ring8"}
+    on_unlabelled = {sp.variant for sp in plan.specs if sp.dataset == "test-unlabelled-2d"}
+    assert on_ring == set(VARIANTS)
+    assert on_unlabelled == set(VARIANTS) - conditional
+    assert any("conditional" in note and "test-unlabelled-2d" in note for note in plan.skipped)
+
+
+def test_run_id_hashes_the_resolved_config_only(monkeypatch):
+    a = expand(suite()).specs[0]
+    assert expand(suite()).specs[0].run_id == a.run_id  # stable
+    # not hashed: the suite's name and the threshold (they do not change what a run measures)
+    same = expand(parse_suite({**suite().raw, "name": "other",
+                               "datasets": {"ring8": {"metric": "modes", "threshold": 8}}})).specs[0]
+    assert same.run_id == a.run_id
+    assert expand(suite(), steps=51).specs[0].run_id != a.run_id
+    hp = expand(suite(overrides={"nsgan": {"hparams": {"lr_d": 1e-4}}})).specs[0]
+    assert hp.hparams["lr_d"] == 1e-4 and hp.run_id != a.run_id
+    monkeypatch.setattr(ganzoo, "__version__", "99.0")
+    assert expand(suite()).specs[0].run_id != a.run_id
+
+
+def test_optional_dataset_missing_is_skipped_with_a_note(tmp_path):
+    s = suite(datasets={"ring8": {}, "mnist": {"optional": True, "data_root": str(tmp_path)}})
+    plan = expand(s, data_root=str(tmp_path))
+    assert {sp.dataset for sp in plan.specs} == {"ring8"}
+    assert any(n.startswith("dataset mnist skipped") for n in plan.skipped)
+    with pytest.raises(DataError, match="MNIST"):
+        expand(suite(datasets={"mnist": {}}), data_root=str(tmp_path))
+
+
+def test_data_root_candidates_relative_to_the_suite_file(tmp_path):
+    from ganzoo.data import find_shared_mnist
+
+    shared = find_shared_mnist()
+    if shared is None:
+        pytest.skip("no shared MNIST copy beside this checkout")
+    p = write(tmp_path, f"""
+        seeds = [0]
+        variants = ["nsgan"]
+        [datasets.mnist]
+        data_root = ["does-not-exist", "{shared}"]
+    """)
+    plan = expand(load_suite(p))
+    assert plan.specs[0].split == "test" and plan.specs[0].data_root == str(shared)
