@@ -1,0 +1,305 @@
+"""The fast path (ganzoo.perf) and throughput measurement (ganzoo.throughput).
+
+On the CPU: mode checks, the graph runner's code path through an emulated graph
+(static buffers, warm-up, python-state check, replay verification, fallbacks), the
+compile fallback's state restore, optimizer flags across checkpoints, FLOP counting.
+On a GPU (skipped elsewhere): a captured CUDA graph against the eager step.
+"""
+import logging
+import math
+import os
+
+import pytest
+import torch
+
+from ganzoo import perf
+from ganzoo.data import load
+from ganzoo.throughput import flops_per_step, measure_throughput, synthetic_data
+from ganzoo.trainer import ConfigError, TrainConfig, Trainer
+from ganzoo.variants.minimax import NonSaturating
+
+CUDA = torch.cuda.is_available()
+needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
+
+
+@pytest.fixture(scope="module")
+def ring8():
+    return load("ring8", n=2000)
+
+
+@pytest.fixture(scope="module")
+def labelled2d():
+    return synthetic_data("2", n=2000, num_classes=4)
+
+
+def cpu_config(**kw):
+    return TrainConfig(**{"steps": 9, "batch_size": 32, "log_every": 4, "device": "cpu", "seed": 5, **kw})
+
+
+def emulated(trainer, mode="graph", modes=None):
+    """Give ``trainer`` a runner whose graph mode runs through perf.EmulatedGraph."""
+    trainer.runner = perf.Runner(trainer, mode, modes=modes, emulate_graph=True)
+    return trainer
+
+
+# ---- settings ---------------------------------------------------------------------
+def test_unknown_perf_mode_names_the_valid_ones():
+    with pytest.raises(ConfigError, match="perf must be one of auto, eager, graph, compile"):
+        TrainConfig(perf="turbo")
+
+
+def test_graph_mode_on_cpu_is_a_clear_error(ring8):
+    with pytest.raises(ConfigError, match="needs a CUDA device.*eager, compile or auto"):
+        Trainer("nsgan", ring8, config=cpu_config(perf="graph"))
+
+
+def test_cli_rejects_graph_on_cpu_in_one_line(capsys):
+    from ganzoo.cli import main
+
+    code = main(["train", "nsgan", "--dataset", "ring8", "--device", "cpu", "--perf", "graph",
+                 "--steps", "2", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "needs a CUDA device" in err and "Traceback" not in err
+
+
+def test_auto_runs_eagerly_on_cpu_with_fused_adam(ring8):
+    trainer = Trainer("nsgan", ring8, config=cpu_config())
+    trainer.fit()
+    summary = trainer.summary()
+    assert summary["perf"] == "auto" and summary["perf_used"] == "eager" and summary["perf_notices"] == []
+    assert trainer.opt_d.param_groups[0]["fused"] is True
+
+
+# ---- the graph runner's code path, emulated on the CPU ----------------------------------
+@pytest.fixture(scope="module")
+def tiny_images():
+    return synthetic_data("1x8x8", n=512)
+
+
+@pytest.mark.parametrize("variant, data, arch", [("nsgan", "ring8", "mlp"), ("wgan-gp", "ring8", "mlp"),
+                                                 ("cgan", "labelled2d", "mlp"), ("sngan", "ring8", "mlp"),
+                                                 ("nsgan", "tiny_images", "dcgan")])
+def test_emulated_graph_gives_exactly_the_eager_losses(variant, data, arch, request):
+    data = request.getfixturevalue(data)
+    hp = {"n_critic": 2} if variant in ("wgan-gp", "sngan") else {}  # several D steps, fewer of them
+    eager = Trainer(variant, data, arch=arch, config=cpu_config(perf="eager", hparams=hp)).fit().values
+    trainer = emulated(Trainer(variant, data, arch=arch, config=cpu_config(hparams=hp)))
+    graphed = trainer.fit().values
+    assert trainer.runner.mode == "graph" and trainer.runner.notices == []
+    assert graphed == eager
+
+
+def test_replays_write_into_one_static_buffer(ring8):
+    trainer = emulated(Trainer("nsgan", ring8, config=cpu_config()))
+    runner = trainer.runner
+    rows = [runner.step() for _ in range(perf.GRAPH_WARMUP_STEPS + 3)]
+    replayed = rows[perf.GRAPH_WARMUP_STEPS + 1:]  # after the capture step (which returns the eager check)
+    assert all(r is replayed[0] for r in replayed)
+    assert all(r is not replayed[0] for r in rows[:perf.GRAPH_WARMUP_STEPS])
+
+
+class CountingVariant(NonSaturating):
+    """Keeps a Python counter that changes its loss: a graph would freeze the branch."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.calls = 0
+
+    def d_loss(self, d_real, d_fake):
+        self.calls += 1
+        loss = super().d_loss(d_real, d_fake)
+        return loss * 2.0 if self.calls > 5 else loss
+
+
+def test_python_state_in_the_step_falls_back_to_eager_with_a_notice(ring8, caplog):
+    eager = Trainer(CountingVariant, ring8, config=cpu_config(perf="eager")).fit().values
+    trainer = emulated(Trainer(CountingVariant, ring8, config=cpu_config()), "auto", modes=("graph", "eager"))
+    with caplog.at_level(logging.WARNING, logger="ganzoo.perf"):
+        values = trainer.fit().values
+    assert trainer.runner.mode == "eager"
+    assert len(trainer.runner.notices) == 1 and "variant.calls" in trainer.runner.notices[0]
+    assert any("graph off" in r.getMessage() for r in caplog.records)
+    assert values == eager
+
+
+def test_an_explicit_mode_that_cannot_run_is_an_error(ring8):
+    trainer = emulated(Trainer(CountingVariant, ring8, config=cpu_config()), "graph")
+    with pytest.raises(perf.PerfError, match="Python-side state.*perf 'auto'"):
+        trainer.fit()
+    assert trainer.history.status == "failed"
+
+
+def test_graph_safe_false_skips_capture(ring8):
+    class Declared(NonSaturating):
+        graph_safe = False
+
+    trainer = emulated(Trainer(Declared, ring8, config=cpu_config()), "auto", modes=("graph", "eager"))
+    trainer.fit()
+    assert trainer.runner.mode == "eager" and "graph_safe = False" in trainer.runner.notices[0]
+
+
+class DriftingGraph(perf.EmulatedGraph):
+    """A 'graph' whose replay computes something else than the eager step."""
+
+    def replay(self):
+        super().replay()
+        with torch.no_grad():
+            for p in self.params:
+                p.add_(1e-2)
+
+
+def test_a_replay_that_differs_from_eager_is_never_used(ring8):
+    eager = Trainer("nsgan", ring8, config=cpu_config(perf="eager")).fit().values
+    trainer = Trainer("nsgan", ring8, config=cpu_config())
+
+    def build(t, row):
+        runner = perf.GraphRunner(t, row, backend="emulated")
+        runner.backend = DriftingGraph(runner.snapshot)
+        runner.backend.params = list(t.D.parameters())
+        return runner
+
+    trainer.runner = perf.Runner(trainer, "auto", modes=("graph", "eager"), builders={"graph": build})
+    values = trainer.fit().values
+    assert trainer.runner.mode == "eager" and "differs from the eager step" in trainer.runner.notices[0]
+    assert values == eager
+
+
+# ---- compile: failure restores the state ------------------------------------------------
+def test_a_compile_failure_mid_step_restores_everything_and_falls_back(ring8, monkeypatch):
+    """The fake compiled D fails in the G step, after D's optimizer already stepped."""
+    class FailsInGStep(torch.nn.Module):
+        def __init__(self, module):
+            super().__init__()
+            self.module = module
+
+        def forward(self, *args):
+            if not next(self.module.parameters()).requires_grad:  # D is frozen: the G step
+                raise RuntimeError("compiler exploded")
+            return self.module(*args)
+
+    monkeypatch.setattr(perf.torch, "compile", lambda m, **kw: FailsInGStep(m) if m is trainer.D else m)
+    eager = Trainer("nsgan", ring8, config=cpu_config(perf="eager")).fit().values
+    trainer = Trainer("nsgan", ring8, config=cpu_config())
+    trainer.runner = perf.Runner(trainer, "auto", modes=("compile", "eager"))
+    values = trainer.fit().values
+    assert trainer.runner.mode == "eager" and "compiler exploded" in trainer.runner.notices[0]
+    assert values == eager
+
+
+@pytest.mark.skipif(not os.environ.get("GANZOO_TEST_COMPILE"),
+                    reason="torch.compile on the CPU takes 20-50 s here; set GANZOO_TEST_COMPILE=1")
+def test_compile_mode_matches_eager_on_cpu(ring8):
+    eager = Trainer("vanilla", ring8, config=cpu_config(perf="eager")).fit().values
+    trainer = Trainer("vanilla", ring8, config=cpu_config(perf="compile"))
+    compiled = trainer.fit().values
+    assert trainer.runner.mode == "compile"
+    for key in ("d_loss", "g_loss"):
+        assert compiled[key] == pytest.approx(eager[key], rel=1e-4, abs=1e-5)
+
+
+# ---- state ------------------------------------------------------------------------
+def test_snapshot_restores_parameters_optimizer_state_and_rng(ring8):
+    trainer = Trainer("wgan-gp", ring8, config=cpu_config())
+    runner = perf.EagerRunner(trainer, perf.LogRow())
+    snap = runner.snapshot()  # before the first step: no optimizer state yet
+    first = runner.step().clone()
+    assert len(trainer.opt_d.state) > 0
+    snap.restore()
+    assert len(trainer.opt_d.state) == 0
+    assert torch.equal(runner.step(), first)  # same parameters, same RNG draws
+    snap = runner.snapshot()
+    params = [p.detach().clone() for p in trainer.D.parameters()]
+    moments = [s["exp_avg"].clone() for s in trainer.opt_d.state.values()]
+    runner.step()
+    snap.restore()
+    assert all(torch.equal(a, b) for a, b in zip(params, trainer.D.parameters()))
+    assert all(torch.equal(a, s["exp_avg"]) for a, s in zip(moments, trainer.opt_d.state.values()))
+
+
+def test_optimizer_flags_are_this_runs_after_loading_a_checkpoint(ring8, tmp_path):
+    trainer = Trainer("nsgan", ring8, config=cpu_config(), checkpoint_path=tmp_path / "c.pt")
+    trainer.fit()
+    state = torch.load(tmp_path / "c.pt", weights_only=False)
+    for group in state["opt_d"]["param_groups"]:  # as if saved by a CUDA graph run
+        group.update(fused=None, capturable=True)
+    torch.save(state, tmp_path / "c.pt")
+    resumed = Trainer.from_checkpoint(tmp_path / "c.pt", data=ring8)
+    group = resumed.opt_d.param_groups[0]
+    assert group["fused"] is True and group["capturable"] is False
+    resumed.fit(steps=15)
+    assert resumed.history.status == "ok" and resumed.step == 15
+
+
+def test_a_graph_runs_checkpoint_loads_on_the_cpu(ring8, tmp_path):
+    Trainer("nsgan", ring8, config=cpu_config(), checkpoint_path=tmp_path / "c.pt").fit()
+    state = torch.load(tmp_path / "c.pt", weights_only=False)
+    state["config"].update(perf="graph", device="cuda")  # as saved on a GPU
+    torch.save(state, tmp_path / "c.pt")
+    again = Trainer.from_checkpoint(tmp_path / "c.pt", data=ring8, device="cpu")
+    assert again.config.perf == "auto" and again.sample(4).shape == (4, 2)
+
+
+# ---- throughput ----------------------------------------------------------------------
+def test_flops_per_step_of_the_seed_mlp_match_its_layer_sizes():
+    """nsgan on the seed's MLP: every matmul of one iteration, counted by hand."""
+    data = synthetic_data("1x28x28", n=256)
+    trainer = Trainer("nsgan", data, config=cpu_config(batch_size=8))
+    g = [(m.in_features, m.out_features) for m in trainer.G.modules() if isinstance(m, torch.nn.Linear)]
+    d = [(m.in_features, m.out_features) for m in trainer.D.modules() if isinstance(m, torch.nn.Linear)]
+    pg, pd = sum(i * o for i, o in g), sum(i * o for i, o in d)
+    # D step: G forward, D forward ×2, D backward ×2 (weights; inputs past the first layer)
+    # G step: G and D forward, D backward (inputs only), G backward (weights; inputs past the first)
+    d_step = pg + 2 * pd + 2 * (2 * pd - d[0][0] * d[0][1])
+    g_step = pg + pd + pd + (2 * pg - g[0][0] * g[0][1])
+    per_sample = 2 * (d_step + g_step)  # a multiply-add is 2 FLOPs
+    before = [p.detach().clone() for p in trainer.G.parameters()]
+    assert flops_per_step(trainer) == 8 * per_sample
+    assert all(torch.equal(a, b) for a, b in zip(before, trainer.G.parameters()))  # state put back
+
+
+def test_measure_throughput_reports_rates_memory_and_mfu():
+    r = measure_throughput("wgan-gp", data="2", batch=32, steps=4, warmup=2, device="cpu", baseline=True)
+    assert r["perf_used"] == "eager" and r["n_critic"] == 5 and r["steps"] == 4
+    assert r["img_per_s"] > 0 and math.isclose(r["s_per_kimg"], 1000 / r["img_per_s"])
+    assert math.isclose(r["ms_per_step"] * r["img_per_s"], 1000 * 5 * 32, rel_tol=1e-9)
+    assert r["flops_per_img"] > 0 and 0 < r["mfu"] <= 1.5  # a CPU's measured peak is noisy
+    assert r["plain_img_per_s"] > 0 and r["speedup"] > 0
+
+
+# ---- on a GPU ---------------------------------------------------------------------------
+def gpu_config(**kw):
+    return TrainConfig(**{"steps": 16, "batch_size": 64, "log_every": 8, "device": "cuda", "seed": 11, **kw})
+
+
+@needs_cuda
+@pytest.mark.parametrize("variant, precision", [("nsgan", "fp32"), ("wgan-gp", "fp32"), ("wgan", "fp32"),
+                                                ("cgan", "fp32"), ("sngan", "fp32"), ("nsgan", "bf16")])
+def test_cuda_graph_gives_the_eager_losses(variant, precision):
+    data = synthetic_data("1x28x28", n=2048, num_classes=10)
+    eager = Trainer(variant, data, arch="mlp", config=gpu_config(perf="eager", precision=precision)).fit().values
+    trainer = Trainer(variant, data, arch="mlp", config=gpu_config(perf="graph", precision=precision))
+    graphed = trainer.fit().values
+    assert trainer.runner.mode == "graph"
+    tol = 3e-2 if precision == "bf16" else 1e-3
+    for key in eager:
+        assert graphed[key] == pytest.approx(eager[key], rel=tol, abs=tol), key
+
+
+@needs_cuda
+def test_cuda_graph_run_resumes_like_an_uninterrupted_one(tmp_path):
+    data = synthetic_data("1x28x28", n=2048)
+    full = Trainer("nsgan", data, config=gpu_config(perf="graph")).fit().values
+    first = Trainer("nsgan", data, config=gpu_config(perf="graph"), checkpoint_path=tmp_path / "c.pt")
+    first.fit(steps=8)
+    resumed = Trainer.from_checkpoint(tmp_path / "c.pt", data=data)
+    values = resumed.fit().values
+    assert values["d_loss"] == pytest.approx(full["d_loss"], rel=1e-3, abs=1e-4)
+
+
+@needs_cuda
+def test_auto_on_cuda_falls_back_for_python_state():
+    data = synthetic_data("2", n=2048)
+    trainer = Trainer(CountingVariant, data, config=gpu_config(perf="auto"))
+    trainer.runner = perf.Runner(trainer, "auto", modes=("graph", "eager"))
+    trainer.fit()
+    assert trainer.runner.mode == "eager" and "variant.calls" in trainer.runner.notices[0]
