@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ganzoo import nets, perf
 from ganzoo.data.base import TensorData
@@ -259,10 +259,20 @@ class Trainer:
                 if diverged:
                     break
                 paused = time.perf_counter()
-                if evaluate is not None and cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < total:
-                    self._evaluate(evaluate)
-                if self.checkpoint_path and cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
-                    self.save(self.checkpoint_path)
+                do_eval = evaluate is not None and cfg.eval_every and self.step % cfg.eval_every == 0 \
+                    and self.step < total
+                do_save = self.checkpoint_path and cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0
+                if do_eval or do_save:
+                    # The metrics' own nets run at default precision, the same for every run.
+                    precision.__exit__(None, None, None)
+                    try:
+                        if do_eval:
+                            self._evaluate(evaluate)
+                        if do_save:
+                            self.save(self.checkpoint_path)
+                    finally:
+                        precision = perf.precision_mode(cfg.precision, self.device)
+                        precision.__enter__()
                 t0 += time.perf_counter() - paused  # evaluation and checkpoints are not training time
         finally:
             precision.__exit__(None, None, None)
@@ -314,10 +324,12 @@ class Trainer:
 
     # ---- results -----------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, n: int, labels: Optional[Tensor] = None, batch_size: int = 1000) -> Tensor:
+    def sample(self, n: int, labels: Optional[Tensor] = None, batch_size: int = 1000,
+               seed: Optional[int] = None) -> Tensor:
         """``n`` generated samples on the device (labels: one per sample, conditional only).
 
-        Uses its own RNG stream, so sampling does not disturb a resumable run.
+        Uses its own RNG stream (``seed``, default the run's seed + 12345), so sampling
+        does not disturb a resumable run and the same call gives the same samples.
         """
         if labels is not None and not self.variant.conditional:
             raise ConfigError(f"variant {self.variant.name!r} is not conditional; it takes no labels")
@@ -325,7 +337,8 @@ class Trainer:
             labels = torch.arange(n, device=self.device) % self.data.num_classes
         was_training = self.G.training
         self.G.eval()
-        gen = torch.Generator(device=self.device).manual_seed(self.config.seed + 12345)
+        gen = torch.Generator(device=self.device).manual_seed(
+            self.config.seed + 12345 if seed is None else seed)
         out = []
         for start in range(0, n, batch_size):
             m = min(batch_size, n - start)

@@ -1,5 +1,3 @@
-import math
-
 import pytest
 import torch
 
@@ -102,6 +100,9 @@ def test_unknown_variant_and_hyperparameter_are_clear_errors(ring8):
         Trainer("nsgan", ring8, config=TrainConfig(hparams={"lr": 0.1}))
     with pytest.raises(HyperparameterError, match="must be a number"):
         Trainer("nsgan", ring8, config=TrainConfig(hparams={"lr_d": "fast"}))
+    with pytest.raises(HyperparameterError, match="'n_critic' must be a whole number, got 2.5"):
+        Trainer("nsgan", ring8, config=TrainConfig(hparams={"n_critic": 2.5}))
+    assert Trainer("nsgan", ring8, config=TrainConfig(hparams={"n_critic": 2.0})).variant.n_critic == 2
     with pytest.raises(ConfigError, match="unknown training setting"):
         TrainConfig.from_dict({"stpes": 3})
 

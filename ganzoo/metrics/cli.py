@@ -4,30 +4,21 @@ Light to import (the parser only); the metrics load when the command runs.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from typing import Any, Dict
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+from ganzoo.argtypes import positive_int
 
 
 def add_eval(sub) -> None:
     p = sub.add_parser("eval", help="FID/KID/precision-recall, mode coverage, label accuracy of a checkpoint")
     p.add_argument("checkpoint", help="a checkpoint written by `ganzoo train` (e.g. runs/latest/checkpoint.pt)")
-    p.add_argument("--n", type=_positive_int, default=10_000,
+    p.add_argument("--n", type=positive_int, default=10_000,
                    help="generated samples for the image metrics / 2D Fréchet distance (default 10000)")
-    p.add_argument("--n-reference", type=_positive_int, default=None,
+    p.add_argument("--n-reference", type=positive_int, default=None,
                    help="real reference samples (default: as many as --n, at most the split's size)")
-    p.add_argument("--n-modes", type=_positive_int, default=None,
+    p.add_argument("--n-modes", type=positive_int, default=None,
                    help="samples for mode counts (default: 2500 for 2D sets, 26000 for stacked-mnist, else --n)")
     p.add_argument("--extractor", default="auto",
                    help="auto (ganzoo's extractor for the dataset, plus Inception if its weights are given), "
@@ -41,9 +32,10 @@ def add_eval(sub) -> None:
                    help="real split to compare with (default: the split the checkpoint trained on)")
     p.add_argument("--data-root", default=None, help="where datasets live (default: the checkpoint's)")
     p.add_argument("--device", default="cpu", help="where to sample: cpu, cuda, auto")
-    p.add_argument("--kid-subsets", type=_positive_int, default=100,
+    p.add_argument("--kid-subsets", type=positive_int, default=100,
                    help="KID: number of random subsets (of up to 1000 samples) to average (default 100)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the generator's samples (default: the run's seed + 12345)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 

@@ -41,7 +41,7 @@ def evaluate(source, dataset=None, *, n: int = 10_000, n_reference: Optional[int
              reference_split: Optional[str] = None, data_root=None, extractor: str = "auto",
              inception_weights=None, allow_download: bool = False, n_modes: Optional[int] = None,
              final: bool = True, prc: Optional[bool] = None, conditional: Optional[bool] = None,
-             labels: Optional[Tensor] = None, seed: int = 0, batch_size: int = 500,
+             labels: Optional[Tensor] = None, seed: Optional[int] = None, batch_size: int = 500,
              kid_subsets: int = 100, cache=None) -> Dict[str, Any]:
     """Evaluate a generator on ``dataset``; see the module doc for what is measured.
 
@@ -57,7 +57,8 @@ def evaluate(source, dataset=None, *, n: int = 10_000, n_reference: Optional[int
       given), a registered extractor name, or "inception".
     final: False for the cheaper evaluations along a training curve (no precision/recall,
       intra-FID, or 26,000-sample mode counts).
-    seed: seeds a callable sampler (a trainer samples from its own fixed stream).
+    seed: seeds the sampling: a callable sampler through torch's RNG (default 0), a trainer
+        through its own generator (default the run's seed + 12345; training RNG untouched).
     """
     t0 = time.perf_counter()
     job = _Job(source, dataset, data_root=data_root, reference_split=reference_split,
@@ -117,17 +118,17 @@ class _Job:
         self.seed = seed
         self._given: Optional[Tensor] = None
         self._given_labels = labels
-        if self.trainer is not None:
-            self.seed = self.trainer.config.seed + 12345  # Trainer.sample's own fixed stream
-            self.sampler_desc = (f"Trainer.sample (its own stream, seed {self.trainer.config.seed} + 12345), "
-                                 f"step {self.trainer.step}")
-            self._sample: Optional[Sampler] = lambda k, y: self.trainer.sample(k, labels=y)
+        if self.trainer is not None:  # Trainer.sample's own generator: the training RNG is untouched
+            self.seed = self.trainer.config.seed + 12345 if seed is None else seed
+            self.sampler_desc = f"Trainer.sample (its own stream, seed {self.seed}), step {self.trainer.step}"
+            self._sample: Optional[Sampler] = lambda k, y: self.trainer.sample(k, labels=y, seed=self.seed)
         elif isinstance(source, Tensor):
             self._given, self._sample = source, None
             self.sampler_desc = f"{len(source)} samples given"
         elif callable(source):
+            self.seed = 0 if seed is None else seed
             self._sample = source
-            self.sampler_desc = f"callable sampler, torch seed {seed}"
+            self.sampler_desc = f"callable sampler, torch seed {self.seed}"
         else:
             raise ValueError(f"evaluate takes a Trainer, a callable sample(n, labels) or a tensor of "
                              f"samples, got {type(source).__name__}")
@@ -147,9 +148,12 @@ class _Job:
         y = self.labels_for(k)
         dev = getattr(self.trainer, "device", None)
         y_dev = y.to(dev) if (y is not None and dev is not None) else y
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
+        if self.trainer is not None:
             x = self._sample(k, y_dev)
+        else:  # a callable draws from torch's global RNG: seed it, then put every RNG back
+            with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
+                torch.manual_seed(self.seed)
+                x = self._sample(k, y_dev)
         return x.detach().float().cpu(), y
 
     def reference(self):
@@ -238,12 +242,17 @@ def _images(job: _Job, *, n, n_reference, n_modes, final, prc, extractor, incept
 
     out: Dict[str, Any] = {}
     for space in spaces:
-        if not finite:  # a diverged generator: the numbers are undefined, not an error
-            out.update({f"FID[{space.name}]": math.nan, f"KID[{space.name}]": math.nan})
+        if not finite:  # a diverged generator: every number is undefined (NaN), not an error
+            from ganzoo.metrics.quality import METRIC_KEYS
+
+            wanted = [k for k in METRIC_KEYS if prc or k not in ("precision", "recall")]
+            out.update({METRIC_KEYS[k].format(space.name): math.nan for k in wanted})
             continue
         name = reference_cache_name(data.name, ref.split, to_uint8(ref_x, space.channels), space)
         out.update(fidelity_metrics(x[:n], ref_x, space, fid=True, kid=True, prc=prc, isc=True,
                                     reference_name=name, cache=cache, **opts))
+    if knows_classes and not finite:
+        out.update(modes=math.nan, reverse_kl=math.nan)
     if knows_classes and finite:
         if isinstance(clf, StackedExtractor):
             from ganzoo.metrics.modes import stacked_mode_stats

@@ -3,7 +3,7 @@
 Importing this package registers every built-in variant in ``ganzoo.registry.VARIANTS``.
 """
 from ganzoo.variants.base import (BASE_DEFAULTS, HyperparameterError, StepContext, Variant, VariantError,
-                                  grad_norm)
+                                  d_logits, grad_norm)
 from ganzoo.variants import minimax  # noqa: F401  (registers vanilla, nsgan)
 from ganzoo.variants import conditional  # noqa: F401  (cgan, acgan, cgan-pd)
 from ganzoo.variants import least_squares  # noqa: F401  (lsgan)
@@ -11,4 +11,4 @@ from ganzoo.variants import regularized  # noqa: F401  (r1, dragan)
 from ganzoo.variants import spectral  # noqa: F401  (sngan)
 from ganzoo.variants import wasserstein  # noqa: F401  (wgan, wgan-gp)
 
-__all__ = ["BASE_DEFAULTS", "HyperparameterError", "StepContext", "Variant", "VariantError", "grad_norm"]
+__all__ = ["BASE_DEFAULTS", "HyperparameterError", "StepContext", "Variant", "VariantError", "d_logits", "grad_norm"]

@@ -103,7 +103,7 @@ def grad_norm(module: nn.Module) -> Tensor:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
-def _as_logits(out) -> Tensor:
+def d_logits(out) -> Tensor:
     """D's main output as float32 ``[B]`` (auxiliary outputs, if any, are dropped)."""
     if isinstance(out, tuple):
         out = out[0]
@@ -205,7 +205,7 @@ class Variant:
         with ctx.autocast():
             out_real = D(real, labels if self.conditional else None)
             out_fake = D(fake, fake_labels)
-        loss = self.d_loss(_as_logits(out_real), _as_logits(out_fake))
+        loss = self.d_loss(d_logits(out_real), d_logits(out_fake))
         logs = {"d_loss": loss.detach()}
         aux = self.aux_losses(out_real, out_fake, labels, fake_labels)
         if aux is not None:
@@ -220,8 +220,8 @@ class Variant:
         logs["grad_norm_d"] = grad_norm(D)
         ctx.opt_d.step()
         self.after_d_step(D)
-        logs["d_real"] = _as_logits(out_real).detach().mean()
-        logs["d_fake"] = _as_logits(out_fake).detach().mean()
+        logs["d_real"] = d_logits(out_real).detach().mean()
+        logs["d_fake"] = d_logits(out_fake).detach().mean()
         return logs
 
     def g_step(self, ctx: StepContext) -> Dict[str, Tensor]:
@@ -232,7 +232,7 @@ class Variant:
         try:
             with ctx.autocast():
                 out_fake = D(G(ctx.noise(), fake_labels), fake_labels)
-            loss = self.g_loss(_as_logits(out_fake))
+            loss = self.g_loss(d_logits(out_fake))
             logs = {"g_loss": loss.detach()}
             aux = self.g_aux_loss(out_fake, fake_labels)
             if aux is not None:
@@ -270,7 +270,9 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     if isinstance(default, (int, float)) and not isinstance(default, bool):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise HyperparameterError(f"hyperparameter {key!r} must be a number, got {value!r}")
-        return type(default)(value) if isinstance(default, float) or float(value).is_integer() else value
+        if isinstance(default, int) and not float(value).is_integer():
+            raise HyperparameterError(f"hyperparameter {key!r} must be a whole number, got {value!r}")
+        return type(default)(value)
     if isinstance(default, tuple):
         if not isinstance(value, (list, tuple)) or len(value) != len(default):
             raise HyperparameterError(f"hyperparameter {key!r} must be a list of {len(default)} numbers, got {value!r}")

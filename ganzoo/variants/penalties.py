@@ -13,12 +13,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-
-def d_logits(out) -> Tensor:
-    """D's main output as float32 ``[B]`` (AC-GAN's class logits, if any, dropped)."""
-    if isinstance(out, tuple):
-        out = out[0]
-    return out.float().reshape(-1)
+from ganzoo.variants.base import d_logits
 
 
 def input_gradients(D: nn.Module, x: Tensor, labels: Optional[Tensor] = None) -> Tensor:
