@@ -226,7 +226,9 @@ def render(env, rows, variant_rows, extras) -> str:
         lines.append(f"{r['variant']:<10} {r['batch']:>6} {human(r['plain']):>8} {human(r['auto']):>8} "
                      f"{ratio(r['auto'], r['plain']):>8} {(r['mfu'] or 0):>6.1%} {r['mode'] or '-'}"
                      + (f"  ({'; '.join(r['notices'])})" if r.get("notices") else ""))
-    lines += ["", "Extras: " + ", ".join(f"{k} {human(v)}" for k, v in extras.items()), "", "Targets:"]
+    lines += ["", "Extras: " + ", ".join(f"{k} {human(v)}" for k, v in extras.items()), "",
+              "Targets (the issue's references were measured on one NVIDIA H200 with torch 2.11; "
+              "on another card they are a yardstick, not a like-for-like comparison):"]
     by_key = {r["key"]: r for r in rows}
     for r in rows:
         ok = r["graph"] and r["graph"] >= r["refs"]["graph"]

@@ -27,10 +27,10 @@ import time
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import torch
-from torch import Tensor
 
 from ganzoo import perf as _perf
 from ganzoo.data.base import TensorData
+from ganzoo.variants.base import d_logits
 
 DataLike = Union[str, Sequence[int], TensorData]
 
@@ -104,6 +104,11 @@ def flops_per_step(trainer) -> int:
     return int(counter.get_total_flops())
 
 
+def model_flops_utilisation(flops_per_step: float, steps: int, seconds: float, peak_flops: float) -> float:
+    """MFU: the FLOPs a run's steps did per second, over the device's peak rate."""
+    return flops_per_step * steps / seconds / peak_flops
+
+
 _PEAKS: Dict[Tuple[str, str], float] = {}
 
 
@@ -142,10 +147,6 @@ def matmul_peak(device: Union[str, torch.device], precision: str = "fp32") -> fl
 
 
 # ---- the plain loop -------------------------------------------------------------------
-def _logits(out) -> Tensor:
-    return (out[0] if isinstance(out, tuple) else out).float().reshape(-1)
-
-
 class PlainLoop:
     """A plain eager GAN loop over the same nets (copies), data, batch and losses as a
     trainer, written as a tutorial would: default optimizers (``fused=True`` on request),
@@ -154,7 +155,7 @@ class PlainLoop:
     Per iteration: n_critic D steps (real batch gathered on the device, fake from G
     under no_grad, the variant's D loss, penalty, auxiliary loss, after-step hook),
     then one G step with D frozen — the variant's math, nothing else. A variant that
-    overrides ``train_step`` runs it bare (only the trainer is then compared).
+    overrides ``train_step``, ``d_step`` or ``g_step`` runs its ``train_step`` bare.
     """
 
     def __init__(self, trainer, fused: bool = False):
@@ -172,7 +173,10 @@ class PlainLoop:
         self.num_classes = trainer.data.num_classes
         self.precision = trainer.config.precision
         self.autocast = _perf.autocast_factory(self.precision, self.device)
-        self.custom = type(self.variant).train_step is not Variant.train_step
+        # A variant that reshapes the update (its own train_step, d_step or g_step, e.g. a
+        # relativistic G loss that needs D on real data) runs its own step bare.
+        self.custom = any(getattr(type(self.variant), m) is not getattr(Variant, m)
+                          for m in ("train_step", "d_step", "g_step"))
         self.ctx = dataclasses.replace(trainer.context(), G=self.G, D=self.D, opt_g=self.opt_g,
                                        opt_d=self.opt_d, autocast=self.autocast)
         self.images_per_step = self.variant.real_images_per_step(self.batch)
@@ -191,7 +195,7 @@ class PlainLoop:
                 fake = G(torch.randn(B, self.z_dim, device=dev), fake_labels)
             with self.autocast():
                 out_real, out_fake = D(real, labels), D(fake, fake_labels)
-            loss = v.d_loss(_logits(out_real), _logits(out_fake))
+            loss = v.d_loss(d_logits(out_real), d_logits(out_fake))
             aux = v.aux_losses(out_real, out_fake, labels, fake_labels)
             if aux is not None:
                 loss = loss + aux
@@ -206,7 +210,7 @@ class PlainLoop:
         D.requires_grad_(False)
         with self.autocast():
             out_fake = D(G(torch.randn(B, self.z_dim, device=dev), fake_labels), fake_labels)
-        loss = v.g_loss(_logits(out_fake))
+        loss = v.g_loss(d_logits(out_fake))
         aux = v.g_aux_loss(out_fake, fake_labels)
         if aux is not None:
             loss = loss + aux
@@ -299,7 +303,7 @@ def measure_throughput(variant, arch: Optional[str] = None, data: DataLike = "1x
         rate = matmul_peak(dev, precision)
         result["peak_tflops"] = rate / 1e12
         if step_flops:
-            result["mfu"] = step_flops * steps / elapsed / rate
+            result["mfu"] = model_flops_utilisation(step_flops, steps, elapsed, rate)
     if baseline:
         plain = PlainLoop(trainer)
         plain.run(warmup)

@@ -164,3 +164,23 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "no suite 'no-such-suite'" in capsys.readouterr().err
     assert main(["report", str(tmp_path)]) == 2
     assert "no finished runs" in capsys.readouterr().err
+
+
+def test_runs_of_other_settings_are_not_pooled_as_seeds(tmp_path):
+    """An earlier call with other steps or hyperparameters in the same folder: separate rows."""
+    store = RunStore(tmp_path)
+    for seed, fid in enumerate([10.0, 12.0]):
+        store.append(record("digits", "a", seed, fid=fid))
+    longer = record("digits", "a", 0, fid=5.0)
+    longer["spec"]["steps"] = 40
+    store.append(longer)
+    other_lr = record("digits", "a", 0, fid=30.0)
+    other_lr["spec"]["hparams"] = {"lr_d": 1e-3}
+    store.append(other_lr)
+    write_report(tmp_path, figures=False)
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert len(summary) == 3
+    means = sorted(summary["q.fid:mean"])
+    assert means == pytest.approx([5.0, 11.0, 30.0])
+    assert any("steps 40" in c for c in summary["config"])
+    assert summary.set_index("q.fid:mean").loc[11.0, "q.fid:n"] == 2

@@ -11,19 +11,7 @@ from ganzoo.bench.store import RunStore
 from ganzoo.bench.suite import parse_suite
 from ganzoo.registry import VARIANTS
 from ganzoo.variants.minimax import NonSaturating
-
-
-class NanAfter30(NonSaturating):
-    """Test variant: D's loss turns NaN at its 31st call (n_critic=1: step 31)."""
-
-    def __init__(self, **kw):
-        super().__init__(**kw)
-        self.calls = 0
-
-    def d_loss(self, d_real, d_fake):
-        self.calls += 1
-        loss = super().d_loss(d_real, d_fake)
-        return loss * float("nan") if self.calls > 30 else loss
+from toy_variants import NanAfter30
 
 
 class Raises(NonSaturating):
@@ -152,3 +140,84 @@ def test_quick_suite_metrics_are_what_the_evaluation_produces(dataset, tmp_path)
     trainer.fit()
     out = runner.evaluate_quality(trainer, spec, final=False)
     assert spec.metric in out and isinstance(out[spec.metric], (int, float))
+
+
+def test_throughput_suite_records_ms_per_step_and_mfu_and_reports_them(tmp_path):
+    """A throughput-only suite: no evaluation; MFU from the flop counter over the matmul peak."""
+    from ganzoo.bench.report import write_report
+    from ganzoo.throughput import matmul_peak
+
+    s = parse_suite({"seeds": [0], "variants": ["nsgan"], "quality": False,
+                     "train": {"steps": 30, "batch_size": [32, 64], "log_every": 10, "z_dim": 8},
+                     "datasets": {"ring8": {"options": {"n": 500}}}}, name="tp")
+    result = bench(s, tmp_path, workers=1, report=False, progress=False, log=lambda *a: None)
+    assert result.statuses == {"ok": 2}
+    recs = sorted(RunStore(tmp_path).records(), key=lambda r: r["batch_size"])
+    for rec in recs:
+        tp = rec["throughput"]
+        assert rec["curve"] == [] and rec["final"] == {}
+        assert tp["ms_per_step"] == pytest.approx(1e3 * tp["train_s"] / 30)
+        assert tp["peak_flops"] == matmul_peak("cpu", "fp32")  # the run's own device and precision
+        assert 0 < tp["mfu"] < 1  # a small MLP cannot beat a large matmul
+    # twice the batch: twice the FLOPs of an iteration (the nets are the same)
+    assert recs[1]["throughput"]["flops_per_step"] == 2 * recs[0]["throughput"]["flops_per_step"]
+    text = write_report(tmp_path).read_text()
+    assert "MFU" in text and "ms/step" in text
+
+
+DYING_VARIANTS = '''
+import os
+from pathlib import Path
+
+from ganzoo.variants.minimax import NonSaturating
+
+
+class DiesOnce(NonSaturating):
+    """Kills its worker process at its first D step, the first time it runs (a marker file)."""
+
+    def d_loss(self, d_real, d_fake):
+        marker = Path(os.environ["GANZOO_TEST_MARKER"])
+        if not marker.exists():
+            marker.write_text("died")
+            os._exit(1)
+        return super().d_loss(d_real, d_fake)
+
+
+class AlwaysDies(NonSaturating):
+    """Kills its worker process every time."""
+
+    def d_loss(self, d_real, d_fake):
+        os._exit(1)
+'''
+
+
+def test_a_dead_worker_costs_one_retry_not_the_runs_beside_it(tmp_path, monkeypatch):
+    """A worker killed mid-run (OOM, a crash in native code) breaks the whole pool: every
+    run in flight is retried once; a run that kills its worker twice is recorded failed."""
+    import json
+
+    from test_plugins import fake_distribution, ganzoo
+
+    site = tmp_path / "site"
+    fake_distribution(site, "dying-variants",
+                      "[ganzoo.variants]\ntest-dies-once = dying:DiesOnce\ntest-always-dies = dying:AlwaysDies\n",
+                      {"dying": DYING_VARIANTS})
+    monkeypatch.setenv("GANZOO_TEST_MARKER", str(tmp_path / "marker"))
+    suite = tmp_path / "suite.toml"
+    suite.write_text('seeds = [0]\nquality = false\nworkers = 2\nthreads_per_worker = 1\n'
+                     '[train]\nsteps = 20\nbatch_size = 16\nlog_every = 10\nz_dim = 4\n'
+                     '[datasets.ring8]\noptions = { n = 500 }\n')
+
+    first = ganzoo("bench", str(suite), "--out", str(tmp_path / "a"), "--variants", "test-dies-once,nsgan",
+                   path=[site], cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "marker").exists()  # it did kill its worker once
+    records = [json.loads(line) for line in (tmp_path / "a" / "runs.jsonl").read_text().splitlines()]
+    assert sorted(r["variant"] for r in records) == ["nsgan", "test-dies-once"]
+    assert all(r["status"] == "ok" for r in records)
+
+    second = ganzoo("bench", str(suite), "--out", str(tmp_path / "b"), "--variants", "test-always-dies",
+                    path=[site], cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    [record] = [json.loads(line) for line in (tmp_path / "b" / "runs.jsonl").read_text().splitlines()]
+    assert record["status"] == "failed" and "died, 2 times" in record["error"]

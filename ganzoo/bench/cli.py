@@ -1,44 +1,10 @@
 """The ``bench``, ``report`` and ``compare`` subcommands (imports stay light until run)."""
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 
-
-def _csv(kind):
-    def parse(text: str):
-        items = [t.strip() for t in text.split(",") if t.strip()]
-        if not items:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
-        if kind is int:
-            try:
-                return [int(t) for t in items]
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"expected integers like 0,1,2, got {text!r}") from None
-        return items
-
-    return parse
-
-
-def _nonneg_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of minutes, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected minutes >= 0, got {v}")
-    return v
-
-
-def _pos_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
+from ganzoo.argtypes import csv_list, nonneg_minutes, positive_int
 
 
 # ---- bench -----------------------------------------------------------------------
@@ -48,13 +14,13 @@ def add_bench(sub) -> None:
                                    "runs in OUT/runs.jsonl are skipped, so the same command resumes.")
     p.add_argument("suite", help="a suite name in benchmarks/ (quick, standard, throughput) or a .toml path")
     p.add_argument("--out", default=None, help="results directory (default results/SUITE)")
-    p.add_argument("--seeds", type=_csv(int), default=None, help="override the suite's seeds, e.g. 0,1,2")
-    p.add_argument("--steps", type=_pos_int, default=None, help="override every dataset's G steps")
-    p.add_argument("--variants", type=_csv(str), default=None, help="only these variants, e.g. nsgan,wgan-gp")
-    p.add_argument("--datasets", type=_csv(str), default=None, help="only these of the suite's datasets")
-    p.add_argument("--max-minutes", type=_nonneg_float, default=None,
+    p.add_argument("--seeds", type=csv_list(int), default=None, help="override the suite's seeds, e.g. 0,1,2")
+    p.add_argument("--steps", type=positive_int, default=None, help="override every dataset's G steps")
+    p.add_argument("--variants", type=csv_list(str), default=None, help="only these variants, e.g. nsgan,wgan-gp")
+    p.add_argument("--datasets", type=csv_list(str), default=None, help="only these of the suite's datasets")
+    p.add_argument("--max-minutes", type=nonneg_minutes, default=None,
                    help="stop launching runs after this many minutes (finished runs are kept; 0: no limit)")
-    p.add_argument("--workers", type=_pos_int, default=None, help="parallel worker processes (default: the suite's)")
+    p.add_argument("--workers", type=positive_int, default=None, help="parallel worker processes (default: the suite's)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: the suite's)")
     p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (default: the suite's)")
     p.add_argument("--data-root", default=None, help="where datasets live (overrides the suite's)")

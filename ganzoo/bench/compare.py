@@ -35,6 +35,9 @@ def load_runs(directory) -> pd.DataFrame:
 
 
 def _p_value(a: List[float], b: List[float], test: str) -> float:
+    """Mann-Whitney U's p-value; for ``bootstrap`` only a bound (shown as "< 0.01",
+    "< 0.05" or "≥ 0.05"): 0.005 when the 99 % CI of the difference excludes 0,
+    0.04 when only the 95 % one does, else 1."""
     if test == "mannwhitney":
         return stats.mann_whitney(a, b)
     lo95, hi95 = stats.bootstrap_diff_ci(a, b, 0.95)
@@ -44,6 +47,14 @@ def _p_value(a: List[float], b: List[float], test: str) -> float:
         lo99, hi99 = stats.bootstrap_diff_ci(a, b, 0.99)
         return 0.005 if (lo99 > 0 or hi99 < 0) else 0.04
     return 1.0
+
+
+def _show_p(p: float, test: str) -> str:
+    if not np.isfinite(p):
+        return "—"
+    if test == "bootstrap":  # a bound, not a measured p-value
+        return "< 0.01" if p < 0.01 else "< 0.05" if p < 0.05 else "≥ 0.05"
+    return f"{p:.3g}"
 
 
 def _cell(values: List[float]) -> str:
@@ -117,7 +128,7 @@ def render(table: pd.DataFrame, dir_a, dir_b, test: str) -> str:
             "variant": g["variant"], "measure": g["measure"], "A": g["A"], "B": g["B"],
             "Δ": g["delta"].map(fmt_num),
             "Δ %": g["delta_pct"].map(lambda x: "—" if not np.isfinite(x) else f"{x:+.1f}%"),
-            "p": g["p"].map(lambda p: "—" if not np.isfinite(p) else f"{p:.3g}"),
+            "p": g["p"].map(lambda p: _show_p(p, test)),
             "": (g["sig"] + " " + g["verdict"]).str.strip(),
         })
         lines += [f"## {dataset}", "", show.to_markdown(index=False), ""]

@@ -23,6 +23,8 @@ from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Tuple
 
 from ganzoo.bench.suite import RunSpec
 
+MAX_DEATHS = 2  # a run in flight when a worker dies is retried once, then recorded failed
+
 # Progress events: ("start", run_id, 0, total) and ("step", run_id, step, total).
 EventFn = Callable[[str, str, int, int], None]
 
@@ -108,6 +110,8 @@ class LocalExecutor(Executor):
         todo = deque(specs)
         pool = self._new_pool(ctx, events)
         inflight: Dict[Any, RunSpec] = {}
+        deaths: Dict[str, int] = {}  # run_id -> times its worker pool broke under it
+        died: Dict[str, RunSpec] = {}
         try:
             while todo or inflight:
                 while todo and len(inflight) < self.workers and should_launch():
@@ -124,21 +128,31 @@ class LocalExecutor(Executor):
                     return  # the budget stops further launches
                 done, _ = wait(list(inflight), timeout=0.5, return_when=FIRST_COMPLETED)
                 _drain(events, emit)
-                broken = False
+                broken: Dict[str, Optional[BaseException]] = {}
                 for fut in done:
                     spec = inflight.pop(fut)
                     try:
                         record = fut.result()
                     except BrokenProcessPool as err:
-                        broken = True
-                        record = _died(spec, env, err)
+                        broken[spec.run_id] = err
+                        died[spec.run_id] = spec
+                        continue
                     yield spec, record
-                if broken:  # every run still in flight died with the pool
+                if broken:  # a worker died (e.g. killed for memory): every run in flight died with the pool
                     for fut, spec in list(inflight.items()):
-                        yield spec, _died(spec, env, None)
+                        broken[spec.run_id] = None
+                        died[spec.run_id] = spec
                     inflight.clear()
                     pool.shutdown(wait=False, cancel_futures=True)
                     pool = self._new_pool(ctx, events)
+                    # Which run killed it is unknown: each gets MAX_DEATHS tries before it is recorded failed.
+                    for run_id, err in broken.items():
+                        spec = died[run_id]
+                        deaths[run_id] = deaths.get(run_id, 0) + 1
+                        if deaths[run_id] >= MAX_DEATHS:
+                            yield spec, _died(spec, env, err)
+                        else:
+                            todo.appendleft(spec)
         finally:
             pool.shutdown(wait=not inflight, cancel_futures=True)
             if inflight:  # interrupted: do not leave workers training in the background
@@ -164,6 +178,7 @@ def _died(spec: RunSpec, env: Dict[str, Any], err: Optional[BaseException]) -> D
 
     rec = base_record(spec, env)
     rec.update(status="failed", timing={"finished": now()},
-               error="the worker process running this run died (killed, or out of memory)"
+               error=f"the worker process running this run died, {MAX_DEATHS} times (killed, or out of "
+                     "memory; a run in flight beside it may have been the cause)"
                      + (f": {err}" if err else ""), traceback=None)
     return rec

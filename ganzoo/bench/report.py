@@ -12,6 +12,8 @@ of each column.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -49,6 +51,8 @@ THROUGHPUT = [
     Measure("img_per_s", "img/s", True, "throughput"),
     Measure("s_per_kimg", "s/kimg", False, "throughput"),
     Measure("g_steps_per_s", "G steps/s", True, "throughput"),
+    Measure("ms_per_step", "ms/step", False, "throughput"),
+    Measure("mfu", "MFU", True, "throughput"),
     Measure("peak_mem_mib", "peak mem (MiB)", False, "throughput"),
     Measure("ttq_s", "time-to-quality (s)", False, "throughput"),
 ]
@@ -84,6 +88,7 @@ def runs_frame(records: Sequence[Dict[str, Any]],
         tm = rec.get("timing") or {}
         metric, thr = thresholds.get(rec.get("dataset"), ((rec.get("spec") or {}).get("metric"), None))
         row: Dict[str, Any] = {k: rec.get(k) for k in ["run_id", "suite", *CONFIG_KEYS, "seed", "status"]}
+        row["setup"] = setup_id(rec.get("spec") or {})
         row.update(metric=metric, divergence=st.get("divergence"), diverged_at=st.get("diverged_at"),
                    error=(rec.get("error") or "").splitlines()[0] if rec.get("error") else None,
                    steps=(rec.get("spec") or {}).get("steps"), steps_done=rec.get("steps_done"))
@@ -98,8 +103,8 @@ def runs_frame(records: Sequence[Dict[str, Any]],
             row[k] = st.get(k)
         ttq, _ = time_to_quality(rec.get("curve") or [], metric, thr) if metric else (None, None)
         row.update(threshold=thr, ttq_s=ttq,
-                   reached=None if thr is None or rec.get("status") == "failed" else ttq is not None)
-        for k in ("img_per_s", "s_per_kimg", "g_steps_per_s", "peak_mem_mib"):
+                   reached=None if thr is None else (ttq is not None and rec.get("status") != "failed"))
+        for k in ("img_per_s", "s_per_kimg", "g_steps_per_s", "ms_per_step", "mfu", "peak_mem_mib"):
             row[k] = tp.get(k)
         row["peak_mem_kind"] = tp.get("peak_mem_kind")
         row.update(train_s=tm.get("train_s"), eval_s=tm.get("eval_s"), wall_s=tm.get("wall_s"),
@@ -129,14 +134,27 @@ def quality_metrics(df: pd.DataFrame, dataset: str) -> List[str]:
     return names
 
 
+def setup_id(spec: Dict[str, Any]) -> str:
+    """A short hash of everything that defines a run but its seed (steps, hyperparameters,
+    sample counts, ...): runs pool as seeds of one configuration only when these agree."""
+    from ganzoo.bench.suite import UNHASHED
+
+    blob = json.dumps({k: v for k, v in spec.items() if k not in (*UNHASHED, "seed")},
+                      sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:6]
+
+
 # ---- the summary -----------------------------------------------------------------------
 def config_label(df: pd.DataFrame) -> pd.Series:
     """The variant name, plus what tells apart two rows of one variant on one dataset
-    (arch, batch size, precision, perf mode), e.g. ``nsgan · b256 · bf16``."""
+    (arch, batch size, precision, perf mode, steps, else the setup hash of the rest),
+    e.g. ``nsgan · b256 · bf16`` or ``nsgan · steps 600``."""
     label = df["variant"].astype(str)
-    prefix = {"arch": "", "batch_size": "b", "precision": "", "perf": ""}
+    prefix = {"arch": "", "batch_size": "b", "precision": "", "perf": "", "steps": "steps ", "setup": "setup "}
     for _, g in df.groupby("dataset", sort=False):
-        varying = [k for k in prefix if g.groupby("variant")[k].nunique().max() > 1]
+        varying = [k for k in prefix if k != "setup" and g.groupby("variant")[k].nunique().max() > 1]
+        if g.groupby(["variant", *varying])["setup"].nunique().max() > 1:  # something else differs
+            varying.append("setup")
         for k in varying:
             label.loc[g.index] = label.loc[g.index] + " · " + prefix[k] + g[k].astype(str)
     return label

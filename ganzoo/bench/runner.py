@@ -113,12 +113,15 @@ def evaluate_quality(trainer, spec: RunSpec, final: bool) -> Dict[str, Any]:
 
 
 # ---- one run -----------------------------------------------------------------------
-def peak_memory(device) -> Dict[str, Any]:
+def peak_memory(device, earlier_peak: int = 0) -> Dict[str, Any]:
+    """Peak memory of training. CUDA: the allocator's peak since the last reset (the
+    runner resets it after each evaluation), or ``earlier_peak`` bytes if higher."""
     import torch
 
     if getattr(device, "type", str(device)) == "cuda":
-        return {"peak_mem_mib": torch.cuda.max_memory_allocated(device) / 2**20,
-                "peak_mem_kind": "CUDA max_memory_allocated during training"}
+        peak = max(earlier_peak, torch.cuda.max_memory_allocated(device))
+        return {"peak_mem_mib": peak / 2**20,
+                "peak_mem_kind": "CUDA max_memory_allocated during training (evaluation excluded)"}
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     return {"peak_mem_mib": rss_kib / 1024,
             "peak_mem_kind": "CPU: peak RSS of the worker process (all its runs so far)"}
@@ -171,9 +174,15 @@ def _train_and_measure(spec: RunSpec, record: Dict[str, Any], store, progress) -
         torch.cuda.reset_peak_memory_stats(trainer.device)
 
     protocol: Dict[str, Any] = {}
+    cuda = trainer.device.type == "cuda"
+    train_peak = [0]  # CUDA bytes: training's peak, read before each evaluation
 
     def evaluate(tr) -> Dict[str, Any]:
+        if cuda:
+            train_peak[0] = max(train_peak[0], torch.cuda.max_memory_allocated(tr.device))
         out = dict(evaluate_quality(tr, spec, final=tr.step >= spec.steps))
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(tr.device)
         proto = out.pop("protocol", None)
         if proto:
             protocol.update(proto)
@@ -191,13 +200,17 @@ def _train_and_measure(spec: RunSpec, record: Dict[str, Any], store, progress) -
         if curve and curve[-1]["step"] == trainer.step else {}
     h = history
     img_s = h.real_images / h.train_s if h.train_s > 0 else None
+    memory = peak_memory(trainer.device, train_peak[0])  # before step_compute's extra step and copies
+    compute = {} if spec.quality else step_compute(trainer, spec)
     record.update(
         status=summary["status"], final=final, curve=curve, stability=summary["stability"],
         steps_done=trainer.step, n_critic=trainer.variant.n_critic,
         throughput={"img_per_s": img_s, "s_per_kimg": 1000.0 / img_s if img_s else None,
                     "g_steps_per_s": trainer.step / h.train_s if h.train_s > 0 else None,
+                    "ms_per_step": 1e3 * h.train_s / trainer.step if trainer.step else None,
                     "real_images": h.real_images, "train_s": h.train_s,
-                    **peak_memory(trainer.device)},
+                    "perf_used": trainer.runner.mode if trainer.runner else None,
+                    **memory, **_mfu(compute, trainer.step, h.train_s)},
         losses=stability.loss_trace(h.values, h.log_steps),
         protocol={"data_source": data.source, "data_size": len(data), "split": data.split,
                   "eval_samples": spec.eval_samples, "final_samples": spec.final_samples,
@@ -207,6 +220,30 @@ def _train_and_measure(spec: RunSpec, record: Dict[str, Any], store, progress) -
     if progress is not None:
         progress(spec.run_id, trainer.step, spec.steps)
     _keep_samples(trainer, spec, store)
+
+
+def step_compute(trainer, spec: RunSpec) -> Dict[str, Any]:
+    """FLOPs of one iteration (torch.utils.flop_counter on an eager step, state put back)
+    and the device's measured matmul peak at the run's precision: for MFU in throughput
+    suites (quality suites skip it: the matmul probe costs a second of a worker's time)."""
+    from ganzoo.throughput import flops_per_step, matmul_peak
+
+    try:
+        flops = flops_per_step(trainer)
+        peak = matmul_peak(trainer.device, spec.precision)
+    except Exception as err:  # MFU is a nicety: never fail a measured run over it
+        return {"mfu_error": f"{type(err).__name__}: {err}"}
+    return {"flops_per_step": flops, "peak_flops": peak}
+
+
+def _mfu(compute: Dict[str, Any], steps: int, train_s: float) -> Dict[str, Any]:
+    """Model FLOPs utilisation: the step's FLOPs at the measured rate over the matmul peak."""
+    from ganzoo.throughput import model_flops_utilisation
+
+    if not compute.get("flops_per_step") or not steps or train_s <= 0:
+        return dict(compute)
+    return {**compute, "mfu": model_flops_utilisation(compute["flops_per_step"], steps, train_s,
+                                                      compute["peak_flops"])}
 
 
 def _number(v: Any) -> Any:
