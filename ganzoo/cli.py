@@ -10,8 +10,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional
 
+from ganzoo.argtypes import positive_int
 from ganzoo.data.base import DataError
 from ganzoo.registry import ARCHS, DATASETS, PLUGIN_ERRORS, VARIANTS, UnknownNameError
 from ganzoo.variants.base import VariantError
@@ -20,16 +21,6 @@ from ganzoo.metrics import cli as metrics_cli  # light, like bench_cli
 
 # Exceptions that mean "the user asked for something that cannot be": shown as one line.
 USER_ERRORS: tuple = (UnknownNameError, ValueError, FileNotFoundError, DataError)
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:

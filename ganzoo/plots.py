@@ -5,7 +5,6 @@ import math
 from pathlib import Path
 from typing import Optional
 
-import torch
 from torch import Tensor
 
 

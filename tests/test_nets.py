@@ -8,13 +8,7 @@ from ganzoo.nets.resnet import ConditionalBatchNorm2d
 from ganzoo.registry import ARCHS
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small nets run faster on one thread, and other test files share the two cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small nets: faster on one thread
 
 
 def run(G, D, shape, z_dim=16, batch=3, num_classes=0):

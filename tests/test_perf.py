@@ -17,6 +17,7 @@ from ganzoo.data import load
 from ganzoo.throughput import flops_per_step, measure_throughput, synthetic_data
 from ganzoo.trainer import ConfigError, TrainConfig, Trainer
 from ganzoo.variants.minimax import NonSaturating
+from toy_variants import LossChangesAfter
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
@@ -98,17 +99,7 @@ def test_replays_write_into_one_static_buffer(ring8):
     assert all(r is not replayed[0] for r in rows[:perf.GRAPH_WARMUP_STEPS])
 
 
-class CountingVariant(NonSaturating):
-    """Keeps a Python counter that changes its loss: a graph would freeze the branch."""
-
-    def __init__(self, **kw):
-        super().__init__(**kw)
-        self.calls = 0
-
-    def d_loss(self, d_real, d_fake):
-        self.calls += 1
-        loss = super().d_loss(d_real, d_fake)
-        return loss * 2.0 if self.calls > 5 else loss
+CountingVariant = LossChangesAfter  # Python state in the step: a graph would freeze the branch
 
 
 def test_python_state_in_the_step_falls_back_to_eager_with_a_notice(ring8, caplog):

@@ -18,13 +18,7 @@ BUILTIN = ["acgan", "cgan", "cgan-pd", "dragan", "lsgan", "nsgan", "r1", "sngan"
 CONDITIONAL = ["acgan", "cgan", "cgan-pd"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small nets run faster on one thread, and other test files share the two cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small nets: faster on one thread
 
 
 @pytest.fixture(scope="module")

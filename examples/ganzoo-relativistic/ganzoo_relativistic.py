@@ -19,11 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ganzoo import StepContext, Variant
-from ganzoo.variants import grad_norm
-
-
-def _logits(out) -> Tensor:
-    return (out[0] if isinstance(out, tuple) else out).float().reshape(-1)
+from ganzoo.variants import d_logits, grad_norm
 
 
 class RelativisticGAN(Variant):
@@ -46,8 +42,8 @@ class RelativisticGAN(Variant):
         D.requires_grad_(False)
         try:
             with ctx.autocast():
-                d_fake = _logits(D(G(ctx.noise(), None), None))
-                d_real = _logits(D(real, None))
+                d_fake = d_logits(D(G(ctx.noise(), None), None))
+                d_real = d_logits(D(real, None))
             loss = self.g_loss(d_fake, d_real)
             ctx.opt_g.zero_grad(set_to_none=True)
             loss.backward()
