@@ -23,6 +23,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/ganzoo bench $(SUITE) --out results/$(SUITE) $(BENCH_ARGS)
 
+report: $(STAMP)
+	$(VENV)/bin/ganzoo report results/$(SUITE)
+
 bench-micro: $(STAMP)
 	$(PY) -m pytest -q benchmarks --benchmark-only
 
