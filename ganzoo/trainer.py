@@ -313,7 +313,10 @@ class Trainer:
 
     def _evaluate(self, evaluate) -> None:
         t = time.perf_counter()
-        metrics = evaluate(self)
+        # Whatever the metrics draw from torch's RNG (subsets, feature nets) must not move
+        # the training stream: a run gives the same losses with or without evaluation.
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            metrics = evaluate(self)
         self.history.eval_s += time.perf_counter() - t
         self.history.evals.append({"step": self.step, "train_s": self.history.train_s, **metrics})
         self.G.train()

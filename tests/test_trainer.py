@@ -34,6 +34,19 @@ def test_same_seed_gives_identical_losses(ring8, tiny_config):
     assert other["d_loss"] != runs[0]["d_loss"]
 
 
+def test_evaluation_does_not_move_the_training_stream(ring8, tiny_config):
+    """Metrics may draw from torch's RNG (subsets, feature nets); training must not notice."""
+    plain = Trainer("nsgan", ring8, config=tiny_config(seed=3)).fit().values
+
+    def greedy_metric(trainer):
+        return {"noise": float(torch.rand(1000).mean()), "more": float(torch.randn(7).sum())}
+
+    evaluated = Trainer("nsgan", ring8, config=tiny_config(seed=3, eval_every=5))
+    history = evaluated.fit(evaluate=greedy_metric)
+    assert [e["step"] for e in history.evals] == [5, 10, 15, 20]
+    assert history.values == plain
+
+
 def test_resume_continues_exactly_like_an_uninterrupted_run(ring8, tiny_config, tmp_path):
     full = Trainer("nsgan", ring8, config=tiny_config(steps=40, seed=7)).fit()
 

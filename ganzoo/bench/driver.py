@@ -110,9 +110,12 @@ def bench(suite_ref, out, *, seeds=None, steps=None, variants=None, datasets=Non
 
     preparing = None
     if suite.quality and todo:  # feature extractors: trained once, here, while the workers start
-        preparing = threading.Thread(target=prepare_quality, args=(plan, {s.dataset for s in todo}, log),
-                                     daemon=True, name="prepare-extractors")
-        preparing.start()
+        if executor.workers > 1:
+            preparing = threading.Thread(target=prepare_quality, args=(plan, {s.dataset for s in todo}, log),
+                                         daemon=True, name="prepare-extractors")
+            preparing.start()
+        else:  # runs train in this process: a thread beside them would share torch's global state
+            prepare_quality(plan, {s.dataset for s in todo}, log)
     deadline = t0 + budget * 60 if budget else None
     result = BenchResult(planned=len(plan.specs), already_done=len(plan.specs) - len(todo), ran=0,
                          not_launched=0)

@@ -15,6 +15,7 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from torch import Tensor
 
+from ganzoo.paths import user_dir
 from ganzoo.registry import DATASETS
 
 
@@ -86,12 +87,7 @@ class TensorData:
 
 def default_data_root(data_root: Optional[str | os.PathLike] = None) -> Path:
     """``--data-root`` if given, else ``$GANZOO_DATA``, else ``~/.cache/ganzoo/data``."""
-    if data_root:
-        return Path(data_root).expanduser()
-    env = os.environ.get("GANZOO_DATA")
-    if env:
-        return Path(env).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ganzoo" / "data"
+    return user_dir(data_root, "GANZOO_DATA", "ganzoo", "data")
 
 
 def load(name: str, *, split: Optional[str] = None, data_root=None, download: bool = False,

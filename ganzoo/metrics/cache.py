@@ -19,15 +19,12 @@ from typing import Any, Mapping, Optional
 
 import torch
 
+from ganzoo.paths import user_dir
+
 
 def cache_dir(cache: Optional[str | os.PathLike] = None) -> Path:
     """``cache`` if given, else ``$GANZOO_CACHE``, else ``~/.cache/ganzoo``."""
-    if cache:
-        return Path(cache).expanduser()
-    env = os.environ.get("GANZOO_CACHE")
-    if env:
-        return Path(env).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ganzoo"
+    return user_dir(cache, "GANZOO_CACHE", "ganzoo")
 
 
 def fidelity_cache_dir(cache=None) -> Path:

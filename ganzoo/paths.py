@@ -1,0 +1,17 @@
+"""Where ganzoo keeps files of its own: an explicit path, else an environment variable,
+else a folder under the user's cache directory (``$XDG_CACHE_HOME`` or ``~/.cache``)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+
+def user_dir(given: Optional[str | os.PathLike], env_var: str, *under_cache: str) -> Path:
+    """``given`` if set, else ``$env_var`` if set, else ``<user cache>/<under_cache...>``."""
+    if given:
+        return Path(given).expanduser()
+    env = os.environ.get(env_var)
+    if env:
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")).joinpath(*under_cache)
