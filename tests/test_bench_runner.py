@@ -221,3 +221,26 @@ def test_a_dead_worker_costs_one_retry_not_the_runs_beside_it(tmp_path, monkeypa
     assert second.returncode == 0, second.stderr
     [record] = [json.loads(line) for line in (tmp_path / "b" / "runs.jsonl").read_text().splitlines()]
     assert record["status"] == "failed" and "died, 2 times" in record["error"]
+
+
+def _resident_mib() -> float:
+    status = open("/proc/self/status").read()
+    return int(status.split("VmRSS:")[1].split()[0]) / 1024
+
+
+def test_training_peak_memory_counts_training_and_leaves_out_evaluation():
+    from ganzoo.bench.memory import TrainingPeakMemory
+
+    memory = TrainingPeakMemory(torch.device("cpu"))
+    if not memory.resettable:
+        pytest.skip("needs Linux's /proc/self/clear_refs to reset the peak RSS")
+    start = _resident_mib()
+    during_training = torch.ones(2 ** 25)  # 128 MiB, touched
+    del during_training
+    memory.pause()
+    during_evaluation = torch.ones(2 ** 27)  # 512 MiB
+    del during_evaluation
+    memory.resume()
+    result = memory.result()
+    assert "evaluation excluded" in result["peak_mem_kind"]
+    assert start + 120 <= result["peak_mem_mib"] < start + 128 + 200

@@ -156,3 +156,10 @@ def test_conditional_evaluation_on_points_uses_the_label_modes():
     assert r["label_accuracy"] == pytest.approx(1.0)
     r = evaluate(data.modes[(labels + 1) % 8], data, labels=labels, n=800, n_modes=800)
     assert r["label_accuracy"] == 0.0 and r["modes"] == 8
+    # Obeying but sloppy (10 sigma off the labelled mode, still nearest to it): label
+    # accuracy is about the label, hq_fraction about the landing.
+    r = evaluate(obeying * (1 + 10 * float(data.mode_std)), data, labels=labels, n=800, n_modes=800)
+    assert r["label_accuracy"] == pytest.approx(1.0) and r["hq_fraction"] == 0.0
+    labels[0] = 1  # one sample asked for the wrong mode's neighbour
+    r = evaluate(obeying, data, labels=labels, n=800, n_modes=800)
+    assert r["label_accuracy"] == pytest.approx(799 / 800)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import subprocess
 import time
 import traceback
@@ -27,6 +26,7 @@ import numpy as np
 
 import ganzoo
 from ganzoo.bench import stability
+from ganzoo.bench.memory import TrainingPeakMemory
 from ganzoo.bench.suite import RunSpec
 
 ProgressFn = Callable[[str, int, int], None]  # (run_id, step, total steps)
@@ -113,20 +113,6 @@ def evaluate_quality(trainer, spec: RunSpec, final: bool) -> Dict[str, Any]:
 
 
 # ---- one run -----------------------------------------------------------------------
-def peak_memory(device, earlier_peak: int = 0) -> Dict[str, Any]:
-    """Peak memory of training. CUDA: the allocator's peak since the last reset (the
-    runner resets it after each evaluation), or ``earlier_peak`` bytes if higher."""
-    import torch
-
-    if getattr(device, "type", str(device)) == "cuda":
-        peak = max(earlier_peak, torch.cuda.max_memory_allocated(device))
-        return {"peak_mem_mib": peak / 2**20,
-                "peak_mem_kind": "CUDA max_memory_allocated during training (evaluation excluded)"}
-    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return {"peak_mem_mib": rss_kib / 1024,
-            "peak_mem_kind": "CPU: peak RSS of the worker process (all its runs so far)"}
-
-
 def base_record(spec: RunSpec, env: Dict[str, Any]) -> Dict[str, Any]:
     return {"run_id": spec.run_id, "suite": spec.suite, "variant": spec.variant,
             "dataset": spec.dataset, "arch": spec.arch, "seed": spec.seed,
@@ -154,8 +140,6 @@ def run_spec(spec: RunSpec, out_dir, env: Optional[Dict[str, Any]] = None,
 
 
 def _train_and_measure(spec: RunSpec, record: Dict[str, Any], store, progress) -> None:
-    import torch
-
     from ganzoo.trainer import TrainConfig, Trainer, device_name
 
     timing = record["timing"]
@@ -170,19 +154,13 @@ def _train_and_measure(spec: RunSpec, record: Dict[str, Any], store, progress) -
                                     "data_root": spec.data_root, **spec.data_options})
     record["env"]["device"] = device_name(trainer.device)
     timing["setup_s"] = time.perf_counter() - t0
-    if trainer.device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(trainer.device)
-
     protocol: Dict[str, Any] = {}
-    cuda = trainer.device.type == "cuda"
-    train_peak = [0]  # CUDA bytes: training's peak, read before each evaluation
+    memory = TrainingPeakMemory(trainer.device)
 
     def evaluate(tr) -> Dict[str, Any]:
-        if cuda:
-            train_peak[0] = max(train_peak[0], torch.cuda.max_memory_allocated(tr.device))
+        memory.pause()
         out = dict(evaluate_quality(tr, spec, final=tr.step >= spec.steps))
-        if cuda:
-            torch.cuda.reset_peak_memory_stats(tr.device)
+        memory.resume()
         proto = out.pop("protocol", None)
         if proto:
             protocol.update(proto)
@@ -200,7 +178,7 @@ def _train_and_measure(spec: RunSpec, record: Dict[str, Any], store, progress) -
         if curve and curve[-1]["step"] == trainer.step else {}
     h = history
     img_s = h.real_images / h.train_s if h.train_s > 0 else None
-    memory = peak_memory(trainer.device, train_peak[0])  # before step_compute's extra step and copies
+    peak = memory.result()  # before step_compute's extra step and copies
     compute = {} if spec.quality else step_compute(trainer, spec)
     record.update(
         status=summary["status"], final=final, curve=curve, stability=summary["stability"],
@@ -210,7 +188,7 @@ def _train_and_measure(spec: RunSpec, record: Dict[str, Any], store, progress) -
                     "ms_per_step": 1e3 * h.train_s / trainer.step if trainer.step else None,
                     "real_images": h.real_images, "train_s": h.train_s,
                     "perf_used": trainer.runner.mode if trainer.runner else None,
-                    **memory, **_mfu(compute, trainer.step, h.train_s)},
+                    **peak, **_mfu(compute, trainer.step, h.train_s)},
         losses=stability.loss_trace(h.values, h.log_steps),
         protocol={"data_source": data.source, "data_size": len(data), "split": data.split,
                   "eval_samples": spec.eval_samples, "final_samples": spec.final_samples,
