@@ -184,3 +184,16 @@ def test_runs_of_other_settings_are_not_pooled_as_seeds(tmp_path):
     assert means == pytest.approx([5.0, 11.0, 30.0])
     assert any("steps 40" in c for c in summary["config"])
     assert summary.set_index("q.fid:mean").loc[11.0, "q.fid:n"] == 2
+
+
+def test_protocol_shows_betas_only_for_adam(tmp_path):
+    store = RunStore(tmp_path)
+    for variant, hp in (("adam-v", {"optimizer": "adam", "lr_d": 1e-4, "betas": [0.0, 0.9]}),
+                        ("rms-v", {"optimizer": "rmsprop", "lr_d": 5e-5, "betas": [0.5, 0.999]})):
+        rec = record("digits", variant, 0, fid=10.0)
+        rec["spec"]["hparams"] = hp
+        store.append(rec)
+    md = write_report(tmp_path, figures=False).read_text()
+    rows = {r[0]: r[1] for r in table_rows(md, "overrides them:")[1]}
+    assert "betas=(0, 0.9)" in rows["adam-v"]
+    assert "rmsprop" in rows["rms-v"] and "betas" not in rows["rms-v"]

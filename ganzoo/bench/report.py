@@ -501,7 +501,9 @@ def _protocol_block(records, df: pd.DataFrame, datasets: List[str], inv) -> List
     hp = []
     for (v, d), g in df.groupby(["variant", "dataset"]):
         rec = next(r for r in records if r["variant"] == v and r["dataset"] == d)
-        h = rec["spec"].get("hparams", {})
+        h = dict(rec["spec"].get("hparams", {}))
+        if h.get("optimizer", "adam") != "adam":
+            h.pop("betas", None)  # Adam's alone; RMSprop runs never read them
         hp.append({"variant": v, "hyperparameters": ", ".join(f"{k}={_short(x)}" for k, x in h.items())})
     hp_df = pd.DataFrame(hp).drop_duplicates()
     hp_df = hp_df.groupby("hyperparameters", sort=False)["variant"].apply(
