@@ -4,7 +4,8 @@ import torch
 from ganzoo.data import load
 from ganzoo.registry import UnknownNameError
 from ganzoo.trainer import ConfigError, TrainConfig, Trainer
-from ganzoo.variants.base import HyperparameterError, Variant
+from ganzoo.variants.base import HyperparameterError
+from toy_variants import LossChangesAfter
 
 
 @pytest.fixture(scope="module")
@@ -72,24 +73,15 @@ def test_checkpoint_reloads_the_dataset_by_itself(ring8, tiny_config, tmp_path):
     torch.testing.assert_close(again.sample(10), trainer.sample(10))
 
 
-class ExplodingLoss(Variant):
-    """A broken variant whose losses become NaN after a few steps."""
+class NanAfter13(LossChangesAfter):
+    """A broken variant: D's loss turns NaN at its 14th call (step 14)."""
 
-    def __init__(self, **kw):
-        super().__init__(**kw)
-        self.calls = 0
-
-    def d_loss(self, d_real, d_fake):
-        self.calls += 1
-        base = d_fake.mean() - d_real.mean()
-        return base * float("nan") if self.calls > 13 else base
-
-    def g_loss(self, d_fake):
-        return -d_fake.mean()
+    after = 13
+    factor = float("nan")
 
 
 def test_divergence_is_a_result_with_its_step(ring8, tiny_config):
-    history = Trainer(ExplodingLoss, ring8, config=tiny_config(steps=50)).fit()
+    history = Trainer(NanAfter13, ring8, config=tiny_config(steps=50)).fit()
     assert history.status == "diverged"
     assert history.diverged_at == 14
     assert len(history.values["d_loss"]) == 20  # stopped at the first read-back after it

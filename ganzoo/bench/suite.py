@@ -113,6 +113,15 @@ def _check_table(table: Dict[str, Any], schema: Dict[str, Any], where: str) -> N
             raise SuiteError(f"{where}: {key} must be {_type_name(want)}, got {value!r}")
 
 
+def _check_named_table(registry, name: str, table: Any, schema: Dict[str, Any], where: str) -> None:
+    """One ``[datasets.NAME]`` or ``[overrides.NAME]`` table: NAME registered, only ``schema``'s keys."""
+    if name not in registry:
+        raise SuiteError(f"{where}: {registry.unknown_message(name)}")
+    if not isinstance(table, dict):
+        raise SuiteError(f"{where} must be a table, got {table!r}")
+    _check_table(table, schema, where)
+
+
 def _positive(value: Any, what: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise SuiteError(f"{what} must be an integer >= {minimum}, got {value!r}")
@@ -224,11 +233,7 @@ def parse_suite(raw: Dict[str, Any], name: str = "suite", path: Optional[Path] =
                          f"valid datasets: {', '.join(DATASETS)}")
     datasets = []
     for dname, table in datasets_raw.items():
-        if dname not in DATASETS:
-            raise SuiteError(f"{where}: {DATASETS.unknown_message(dname)}")
-        if not isinstance(table, dict):
-            raise SuiteError(f"{where}: datasets.{dname} must be a table, got {table!r}")
-        _check_table(table, DATASET_KEYS, f"{where} [datasets.{dname}]")
+        _check_named_table(DATASETS, dname, table, DATASET_KEYS, f"{where} [datasets.{dname}]")
         d_train = {**train, **{k: v for k, v in table.items() if k in TRAIN_KEYS}}
         d_eval = {**ev, **{k: v for k, v in table.items() if k in EVAL_KEYS}}
         _check_schedule(d_train, d_eval, f"{where} [datasets.{dname}]")
@@ -269,11 +274,7 @@ def parse_suite(raw: Dict[str, Any], name: str = "suite", path: Optional[Path] =
             raise SuiteError(f"{where}: exclude_variants: {VARIANTS.unknown_message(v)}")
 
     for vname, table in settings.items():
-        if vname not in VARIANTS:
-            raise SuiteError(f"{where} [overrides.{vname}]: {VARIANTS.unknown_message(vname)}")
-        if not isinstance(table, dict):
-            raise SuiteError(f"{where}: overrides.{vname} must be a table")
-        _check_table(table, VARIANT_KEYS, f"{where} [overrides.{vname}]")
+        _check_named_table(VARIANTS, vname, table, VARIANT_KEYS, f"{where} [overrides.{vname}]")
         if "arch" in table and table["arch"] not in ARCHS:
             raise SuiteError(f"{where} [overrides.{vname}]: {ARCHS.unknown_message(table['arch'])}")
         try:  # unknown hyperparameters fail now, not in a worker an hour later
