@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import resource
+import sys
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -53,7 +54,8 @@ class TrainingPeakMemory:
             return torch.cuda.max_memory_allocated(self.device)
         if self.resettable:
             return _vm_hwm_bytes() or 0
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+        # ru_maxrss is in KiB on Linux, in bytes on macOS
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
 
     def pause(self) -> None:
         self.peak = max(self.peak, self._high_water())
