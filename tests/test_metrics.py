@@ -160,6 +160,6 @@ def test_conditional_evaluation_on_points_uses_the_label_modes():
     # accuracy is about the label, hq_fraction about the landing.
     r = evaluate(obeying * (1 + 10 * float(data.mode_std)), data, labels=labels, n=800, n_modes=800)
     assert r["label_accuracy"] == pytest.approx(1.0) and r["hq_fraction"] == 0.0
-    labels[0] = 1  # one sample asked for the wrong mode's neighbour
+    labels[0] = 1  # sample 0 still sits on mode 0 but now asks for mode 1: one miss in 800
     r = evaluate(obeying, data, labels=labels, n=800, n_modes=800)
     assert r["label_accuracy"] == pytest.approx(799 / 800)
