@@ -24,7 +24,7 @@ def write(tmp_path, text, name="s.toml"):
     return p
 
 
-@pytest.mark.parametrize("name", ["quick", "standard", "throughput"])
+@pytest.mark.parametrize("name", ["quick", "standard", "throughput", "mode-collapse"])
 def test_shipped_suites_parse(name):
     s = load_suite(name)
     assert s.name == name and s.seeds and s.datasets

@@ -149,3 +149,17 @@ def test_options_are_validated_per_architecture():
         nets.build("resnet", (3, 32, 32), d_norm="batch")
     G, D = nets.build("mlp", (2,), d_norm="none")
     assert D(G(torch.randn(2, 100))).shape == (2,)
+
+
+def test_toy_mlp_is_the_unrolled_notebooks_2x128_tanh_nets():
+    from torch import nn
+
+    G, D = nets.build("toy-mlp", (2,), z_dim=2, num_classes=8, conditioning="concat")
+    for net in (G, D):
+        linears = [m for m in net.body if isinstance(m, nn.Linear)]
+        assert [m.out_features for m in linears] == [128, 128]
+        assert all(isinstance(m, nn.Tanh) for m in net.body if not isinstance(m, nn.Linear))
+    z, y = torch.randn(5, 2), torch.randint(8, (5,))
+    assert G(z, y).shape == (5, 2) and D(G(z, y), y).reshape(-1).shape == (5,)
+    with pytest.raises(ValueError, match="toy-mlp.*2D points"):
+        nets.build("toy-mlp", (1, 28, 28))

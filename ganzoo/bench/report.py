@@ -330,6 +330,7 @@ def render(directory: Path, store: RunStore, records, df: pd.DataFrame, summary:
         lines += ["## Headline", "", _headline(summary, datasets), "",
                   "Each cell: mean final value over seeds [95 % bootstrap CI] (rank within the dataset). "
                   "Bold: best of the column. ↓ lower is better, ↑ higher is better.", ""]
+        lines += published_block(summary)
     else:
         lines += ["## Headline: real images per second", "", _headline_throughput(summary, datasets), "",
                   "Each cell: mean img/s over seeds [95 % bootstrap CI]; training time only. Bold: fastest "
@@ -362,6 +363,47 @@ def render(directory: Path, store: RunStore, records, df: pd.DataFrame, summary:
               "(`measure:mean|std|ci_lo|ci_hi|n`).",
               "- `figures/`: the plots above; `samples/`: the samples they show.", ""]
     return "\n".join(lines)
+
+
+def published_block(summary: pd.DataFrame, refs=None) -> List[str]:
+    """Published values beside ours (``benchmarks/references.toml``), each marked consistent
+    or not by :func:`ganzoo.bench.references.consistency`; other-metric values listed apart."""
+    from ganzoo.bench import references as pub
+
+    refs = pub.load_references() if refs is None else refs
+    rows, elsewhere = [], []
+    present = set(zip(summary["variant"], summary["dataset"]))
+    for ref in refs:
+        key = f"q.{ref.metric}"
+        hit = summary[(summary.variant == ref.variant) & (summary.dataset == ref.dataset)]
+        if hit.empty:
+            continue
+        if f"{key}:mean" not in hit or not hit[f"{key}:n"].fillna(0).any():
+            elsewhere.append(f"- {ref.variant} on {ref.dataset}: {ref.metric} = {ref.label}; "
+                             f"not comparable with this report's metrics (another feature space or measure).")
+            continue
+        for _, r in hit.iterrows():
+            ok = pub.consistency(ref, r[f"{key}:mean"], r[f"{key}:ci_lo"], r[f"{key}:ci_hi"],
+                                 int(r[f"{key}:n"] or 0))
+            rows.append({"variant": r["config"], "dataset": ref.dataset, "metric": ref.metric,
+                         "ours": fmt_cell(r, key), "published": ref.label, "ours vs published": pub.mark(ok)})
+    if not rows and not elsewhere:
+        return []
+    missing = sorted({f"{r.variant} ({r.published_as}, {r.source})" for r in refs
+                      if (r.variant, r.dataset) not in present
+                      and r.dataset in set(summary["dataset"])})
+    lines = ["### Published results beside ours", ""]
+    if rows:
+        lines += [pd.DataFrame(rows).to_markdown(index=False), ""]
+    lines += [f"Consistent: the published mean lies inside our 95 % CI over seeds, widened on each "
+              f"side by {pub.SE_WIDTH:g} published standard errors (no widening where the paper "
+              f"gives no spread; one seed: our value alone). Published protocols differ from ours "
+              f"(see `benchmarks/references.toml`): a mark of not consistent is a result to "
+              f"explain, not a failure of the run.", ""]
+    lines += elsewhere + ([""] if elsewhere else [])
+    if missing:
+        lines += ["Published rows for variants not in this report: " + "; ".join(missing) + ".", ""]
+    return lines
 
 
 def _headline_throughput(summary: pd.DataFrame, datasets: List[str]) -> str:

@@ -74,3 +74,34 @@ def build_mlp(shape: Tuple[int, ...], z_dim: int = 100, num_classes: int = 0,
                      embed, tanh=not points)
     D = MLPDiscriminator(shape, d_hidden, num_classes, conditioning, embed)
     return G, D
+
+
+# The toy nets of the Unrolled GAN notebook (Metz et al. 2017, poolio/unrolled_gan),
+# reused by GDPP (Elfeki et al. 2019, gdppgan_Synthetic.py): G and D each 2 hidden
+# layers of 128 tanh units, linear output. About 8x cheaper per step than 3x256 on a CPU.
+UNROLLED_TOY_HIDDEN = (128, 128)
+
+
+def _tanh_stack(sizes: Sequence[int]) -> nn.Sequential:
+    layers = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(fan_in, fan_out), nn.Tanh()]
+    return nn.Sequential(*layers)
+
+
+@ARCHS.register("toy-mlp")
+def build_toy_mlp(shape: Tuple[int, ...], z_dim: int = 2, num_classes: int = 0,
+                  conditioning: str = "none", d_norm: str | None = None):
+    """2D toy nets of the Unrolled GAN notebook / GDPP: G and D 2×128 tanh, linear output."""
+    if len(shape) != 1:
+        raise ValueError(f"architecture 'toy-mlp' is for 2D points (shape [2]); got samples of "
+                         f"shape {list(shape)} (use --arch mlp or dcgan for images)")
+    G, D = build_mlp(shape, z_dim=z_dim, num_classes=num_classes, conditioning=conditioning,
+                     d_norm=d_norm)
+    embed = G.label.dim * (G.label.embed is not None)
+    G.body = _tanh_stack([z_dim + embed, *UNROLLED_TOY_HIDDEN])
+    G.out = nn.Linear(UNROLLED_TOY_HIDDEN[-1], math.prod(shape))
+    d_in = D.body[0].in_features
+    D.body = _tanh_stack([d_in, *UNROLLED_TOY_HIDDEN])
+    D.head = DiscriminatorHead(UNROLLED_TOY_HIDDEN[-1], num_classes, check_conditioning(conditioning, num_classes))
+    return G, D

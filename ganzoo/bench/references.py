@@ -1,0 +1,122 @@
+"""Published results beside ours: ``benchmarks/references.toml``, parsed strictly, and the
+consistency mark a report prints next to each headline cell that has a published value.
+
+The rule (:func:`consistency`): ours is *consistent* with a published mean when that mean
+lies inside our 95 % bootstrap CI over seeds, widened on each side by twice the published
+standard error (``spread_kind = "se"``; no widening when the paper gives no spread). With a
+single seed our "interval" is the one value. This asks "could the paper's runs and ours be
+the same distribution, given both uncertainties?", coarsely: with 3 seeds our CI is rough,
+and a mode count is a whole number, so an interval of width 0 (every seed found 8 of 8)
+is common. A published value measured in another feature space (Inception FID beside
+FID[ganzoo-mnist]) is never compared: the report lists it apart.
+"""
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from ganzoo.bench.suite import SUITE_DIR
+
+REFERENCES_FILE = SUITE_DIR / "references.toml"
+SPREAD_KINDS = ("se", "unstated", "none")
+SE_WIDTH = 2.0  # published standard errors added on each side of our CI
+
+
+class ReferenceError(ValueError):
+    """The references file is invalid; the message names the entry and the fix."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One published cell: what the paper measured, how, and where it is printed."""
+
+    variant: str
+    published_as: str
+    dataset: str
+    metric: str
+    value: float
+    runs: int
+    protocol: str
+    source: str
+    spread_kind: str = "none"
+    spread: Optional[float] = None
+
+    @property
+    def label(self) -> str:
+        spread = f" ± {self.spread:g}" if self.spread is not None else ""
+        return f"{self.value:g}{spread} ({self.source}, {self.published_as}, {self.runs} run(s))"
+
+
+REQUIRED = ("variant", "published_as", "dataset", "metric", "value", "runs", "protocol", "source")
+TYPES = {"variant": str, "published_as": str, "dataset": str, "metric": str, "value": (int, float),
+         "runs": int, "protocol": str, "source": str, "spread_kind": str, "spread": (int, float)}
+
+
+def parse_references(raw: Dict[str, Any], where: str = "references") -> List[Reference]:
+    """Check a parsed references file: only ``[[reference]]`` tables with the known keys."""
+    unknown_top = sorted(set(raw) - {"reference"})
+    if unknown_top:
+        raise ReferenceError(f"{where}: unknown top-level key(s) {', '.join(map(repr, unknown_top))}; "
+                             f"the file holds [[reference]] tables only")
+    entries = raw.get("reference", [])
+    if not isinstance(entries, list):
+        raise ReferenceError(f"{where}: `reference` must be an array of tables ([[reference]])")
+    out = []
+    for i, entry in enumerate(entries, 1):
+        at = f"{where}: reference #{i}"
+        unknown = sorted(set(entry) - set(TYPES))
+        if unknown:
+            raise ReferenceError(f"{at}: unknown key(s) {', '.join(map(repr, unknown))}; "
+                                 f"valid keys: {', '.join(sorted(TYPES))}")
+        missing = [k for k in REQUIRED if k not in entry or entry[k] in ("", None)]
+        if missing:
+            raise ReferenceError(f"{at} ({entry.get('published_as', '?')}): missing {', '.join(missing)}; "
+                                 f"every published number needs its source, protocol and run count")
+        for k, v in entry.items():
+            if isinstance(v, bool) or not isinstance(v, TYPES[k]):
+                raise ReferenceError(f"{at}: {k} must be {'a number' if k in ('value', 'spread') else TYPES[k].__name__}, "
+                                     f"got {v!r}")
+        kind = entry.get("spread_kind", "none")
+        if kind not in SPREAD_KINDS:
+            raise ReferenceError(f"{at}: spread_kind must be one of {', '.join(SPREAD_KINDS)}, got {kind!r}")
+        if (kind == "none") != ("spread" not in entry):
+            raise ReferenceError(f"{at}: a spread needs spread_kind 'se' or 'unstated', and "
+                                 f"spread_kind {kind!r} needs {'no' if kind == 'none' else 'a'} spread")
+        if entry["runs"] < 1 or entry.get("spread", 0) < 0:
+            raise ReferenceError(f"{at}: runs must be >= 1 and spread >= 0")
+        names = {f.name for f in fields(Reference)}
+        out.append(Reference(**{k: (float(v) if k in ("value", "spread") else v)
+                                for k, v in entry.items() if k in names}))
+    return out
+
+
+def load_references(path: Optional[Path] = None) -> List[Reference]:
+    """The published references (``benchmarks/references.toml`` unless ``path``)."""
+    path = Path(path) if path else REFERENCES_FILE
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ReferenceError(f"no references file at {path}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ReferenceError(f"{path}: not valid TOML: {err}") from None
+    return parse_references(raw, str(path))
+
+
+def consistency(ref: Reference, mean: float, ci_lo: float, ci_hi: float, n: int) -> Optional[bool]:
+    """True when ``ref.value`` lies in our CI widened by 2 published SEs; None without our value."""
+    if not n or not math.isfinite(mean):
+        return None
+    lo, hi = (ci_lo, ci_hi) if n >= 2 and math.isfinite(ci_lo) and math.isfinite(ci_hi) else (mean, mean)
+    pad = SE_WIDTH * ref.spread if ref.spread_kind == "se" and ref.spread is not None else 0.0
+    return lo - pad <= ref.value <= hi + pad
+
+
+def matching(refs: Sequence[Reference], variant: str, dataset: str, metric: str) -> List[Reference]:
+    return [r for r in refs if (r.variant, r.dataset, r.metric) == (variant, dataset, metric)]
+
+
+def mark(ok: Optional[bool]) -> str:
+    return {True: "consistent", False: "**not consistent**", None: "no value of ours"}[ok]

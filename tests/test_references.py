@@ -1,0 +1,61 @@
+"""The published references: strict parsing, and the consistency mark a report computes."""
+import pytest
+
+from ganzoo.bench import references as pub
+from ganzoo.bench.report import write_report
+from ganzoo.bench.store import RunStore
+from test_bench_report import record, table_rows
+
+GOOD = dict(variant="nsgan", published_as="GAN", dataset="ring8", metric="modes", value=6.3,
+            spread=0.5, spread_kind="se", runs=10, protocol="p", source="PacGAN Table 1")
+
+
+def test_shipped_references_parse_and_cover_the_three_tables():
+    refs = pub.load_references()
+    sources = {r.source.split(" (")[0] for r in refs}
+    assert {"PacGAN", "VEEGAN", "GDPP"} <= sources
+    assert all(r.source and r.protocol and r.runs >= 1 for r in refs)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"sourse": "x"}, r"unknown key\(s\) 'sourse'"),
+    ({"source": ""}, "missing source"),
+    ({"value": "6.3"}, "value must be a number"),
+    ({"spread_kind": "sd"}, "spread_kind must be one of"),
+    ({"spread_kind": "none"}, "needs no spread"),
+])
+def test_a_bad_reference_is_an_error_that_names_it(change, message):
+    entry = {**GOOD, **change}
+    if change.get("source") == "":
+        entry["source"] = ""
+    with pytest.raises(pub.ReferenceError, match=message):
+        pub.parse_references({"reference": [entry]})
+    with pytest.raises(pub.ReferenceError, match="unknown top-level"):
+        pub.parse_references({"reference": [GOOD], "extra": 1})
+
+
+def test_consistency_widens_our_interval_by_two_published_standard_errors():
+    ref = pub.parse_references({"reference": [GOOD]})[0]
+    assert pub.consistency(ref, 7.0, 6.5, 7.5, 3) is True      # 6.3 inside [5.5, 8.5]
+    assert pub.consistency(ref, 8.0, 8.0, 8.0, 3) is False     # 6.3 outside [7.0, 9.0]
+    assert pub.consistency(ref, 7.2, float("nan"), float("nan"), 1) is True   # one seed: 7.2 ± 1.0
+    assert pub.consistency(ref, float("nan"), 0, 0, 0) is None
+    no_spread = {k: v for k, v in GOOD.items() if k != "spread"} | {"spread_kind": "none"}
+    bare = pub.parse_references({"reference": [no_spread]})[0]
+    assert pub.consistency(bare, 6.0, 5.0, 6.29, 3) is False   # no spread: our CI alone
+
+
+def test_report_marks_each_published_value(tmp_path):
+    store = RunStore(tmp_path)
+    modes = {"nsgan": [6.0, 7.0, 6.0], "wgan-gp": [2.0, 2.0, 2.0]}
+    for v, vals in modes.items():
+        for seed, m in enumerate(vals):
+            store.append(record("ring8", v, seed, fid=m, metric="modes"))
+    text = write_report(tmp_path, figures=False).read_text()
+    header, rows = table_rows(text, "### Published results beside ours")
+    by = {(r[header.index("variant")], r[header.index("published")].split(" (")[1].split(",")[0]):
+          r[header.index("ours vs published")] for r in rows}
+    assert by[("nsgan", "PacGAN")] == "consistent"              # 6.3 within [6, 7] ± 1.0
+    assert by[("nsgan", "VEEGAN")] == "**not consistent**"      # 1 mode published
+    assert by[("wgan-gp", "GDPP")] == "**not consistent**"      # 6.8 vs 2
+    assert "unrolled (Unrolled GAN" in text                     # listed as not in this report
