@@ -1,5 +1,6 @@
 """Published results beside ours: ``benchmarks/references.toml``, parsed strictly, and the
-consistency mark a report prints next to each headline cell that has a published value.
+consistency mark a report prints, in a table under its headline, for each headline
+variant × dataset × metric that has a published value.
 
 The rule (:func:`consistency`): ours is *consistent* with a published mean when that mean
 lies inside our 95 % bootstrap CI over seeds, widened on each side by twice the published
@@ -16,7 +17,7 @@ import math
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional
 
 from ganzoo.bench.suite import SUITE_DIR
 
@@ -112,10 +113,6 @@ def consistency(ref: Reference, mean: float, ci_lo: float, ci_hi: float, n: int)
     lo, hi = (ci_lo, ci_hi) if n >= 2 and math.isfinite(ci_lo) and math.isfinite(ci_hi) else (mean, mean)
     pad = SE_WIDTH * ref.spread if ref.spread_kind == "se" and ref.spread is not None else 0.0
     return lo - pad <= ref.value <= hi + pad
-
-
-def matching(refs: Sequence[Reference], variant: str, dataset: str, metric: str) -> List[Reference]:
-    return [r for r in refs if (r.variant, r.dataset, r.metric) == (variant, dataset, metric)]
 
 
 def mark(ok: Optional[bool]) -> str:

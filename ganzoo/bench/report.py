@@ -376,7 +376,7 @@ def published_block(summary: pd.DataFrame, refs=None) -> List[str]:
     for ref in refs:
         key = f"q.{ref.metric}"
         hit = summary[(summary.variant == ref.variant) & (summary.dataset == ref.dataset)]
-        if hit.empty:
+        if (ref.variant, ref.dataset) not in present:
             continue
         if f"{key}:mean" not in hit or not hit[f"{key}:n"].fillna(0).any():
             elsewhere.append(f"- {ref.variant} on {ref.dataset}: {ref.metric} = {ref.label}; "

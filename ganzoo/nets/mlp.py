@@ -22,20 +22,20 @@ SEED_D_HIDDEN = (1024, 512, 256)
 TOY_HIDDEN = (256, 256, 256)
 
 
-def _stack(sizes: Sequence[int]) -> nn.Sequential:
+def _stack(sizes: Sequence[int], activation=nn.ReLU) -> nn.Sequential:
     layers = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
+        layers += [nn.Linear(fan_in, fan_out), activation()]
     return nn.Sequential(*layers)
 
 
 class MLPGenerator(nn.Module):
     def __init__(self, z_dim: int, shape: Tuple[int, ...], hidden: Sequence[int],
-                 num_classes: int = 0, embed_dim: int = 0, tanh: bool = True):
+                 num_classes: int = 0, embed_dim: int = 0, tanh: bool = True, activation=nn.ReLU):
         super().__init__()
         self.shape = tuple(shape)
         self.label = LabelEmbedding(num_classes, embed_dim)
-        self.body = _stack([z_dim + self.label.dim * (self.label.embed is not None), *hidden])
+        self.body = _stack([z_dim + self.label.dim * (self.label.embed is not None), *hidden], activation)
         self.out = nn.Linear(hidden[-1], math.prod(shape))
         self.act = nn.Tanh() if tanh else nn.Identity()
 
@@ -46,12 +46,12 @@ class MLPGenerator(nn.Module):
 
 class MLPDiscriminator(nn.Module):
     def __init__(self, shape: Tuple[int, ...], hidden: Sequence[int], num_classes: int = 0,
-                 conditioning: str = "none", embed_dim: int = 0):
+                 conditioning: str = "none", embed_dim: int = 0, activation=nn.ReLU):
         super().__init__()
         concat = conditioning == "concat"
         self.label = LabelEmbedding(num_classes if concat else 0, embed_dim if concat else 0)
         in_dim = math.prod(shape) + (self.label.dim if concat else 0)
-        self.body = _stack([in_dim, *hidden])
+        self.body = _stack([in_dim, *hidden], activation)
         self.head = DiscriminatorHead(hidden[-1], num_classes, conditioning)
 
     def forward(self, x: Tensor, y: Tensor | None = None):
@@ -59,34 +59,31 @@ class MLPDiscriminator(nn.Module):
         return self.head(h, y)
 
 
+def _build(shape, z_dim, num_classes, conditioning, d_norm, arch, g_hidden, d_hidden, activation):
+    conditioning = check_conditioning(conditioning, num_classes)
+    if d_norm not in (None, "none"):  # a variant's net option: this D has no normalisation layers
+        raise ValueError(f"architecture {arch!r} has no normalisation in D: d_norm must be 'none', got {d_norm!r}")
+    # Label embeddings as wide as the class count (one-hot-like), as in Mirza & Osindero.
+    embed = num_classes if conditioning != "none" else 0
+    G = MLPGenerator(z_dim, shape, g_hidden, num_classes if conditioning != "none" else 0,
+                     embed, tanh=len(shape) != 1, activation=activation)
+    D = MLPDiscriminator(shape, d_hidden, num_classes, conditioning, embed, activation=activation)
+    return G, D
+
+
 @ARCHS.register("mlp")
 def build_mlp(shape: Tuple[int, ...], z_dim: int = 100, num_classes: int = 0,
               conditioning: str = "none", d_norm: str | None = None):
     """The seed's MLP GAN (G 100-256-512-1024-784, D 784-1024-512-256-1); 3×256 for 2D data."""
-    conditioning = check_conditioning(conditioning, num_classes)
-    if d_norm not in (None, "none"):  # a variant's net option: this D has no normalisation layers
-        raise ValueError(f"architecture 'mlp' has no normalisation in D: d_norm must be 'none', got {d_norm!r}")
     points = len(shape) == 1
     g_hidden, d_hidden = (TOY_HIDDEN, TOY_HIDDEN) if points else (SEED_G_HIDDEN, SEED_D_HIDDEN)
-    # Label embeddings as wide as the class count (one-hot-like), as in Mirza & Osindero.
-    embed = num_classes if conditioning != "none" else 0
-    G = MLPGenerator(z_dim, shape, g_hidden, num_classes if conditioning != "none" else 0,
-                     embed, tanh=not points)
-    D = MLPDiscriminator(shape, d_hidden, num_classes, conditioning, embed)
-    return G, D
+    return _build(shape, z_dim, num_classes, conditioning, d_norm, "mlp", g_hidden, d_hidden, nn.ReLU)
 
 
-# The toy nets of the Unrolled GAN notebook (Metz et al. 2017, poolio/unrolled_gan),
-# reused by GDPP (Elfeki et al. 2019, gdppgan_Synthetic.py): G and D each 2 hidden
-# layers of 128 tanh units, linear output. About 8x cheaper per step than 3x256 on a CPU.
+# The toy nets of the Unrolled GAN notebook (Metz et al. 2017, poolio/unrolled_gan), reused
+# by GDPP (Elfeki et al. 2019, gdppgan_Synthetic.py): G and D each 2 hidden layers of 128
+# tanh units, linear output. Several times cheaper per step than 3×256 on a CPU.
 UNROLLED_TOY_HIDDEN = (128, 128)
-
-
-def _tanh_stack(sizes: Sequence[int]) -> nn.Sequential:
-    layers = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(fan_in, fan_out), nn.Tanh()]
-    return nn.Sequential(*layers)
 
 
 @ARCHS.register("toy-mlp")
@@ -96,12 +93,5 @@ def build_toy_mlp(shape: Tuple[int, ...], z_dim: int = 2, num_classes: int = 0,
     if len(shape) != 1:
         raise ValueError(f"architecture 'toy-mlp' is for 2D points (shape [2]); got samples of "
                          f"shape {list(shape)} (use --arch mlp or dcgan for images)")
-    G, D = build_mlp(shape, z_dim=z_dim, num_classes=num_classes, conditioning=conditioning,
-                     d_norm=d_norm)
-    embed = G.label.dim * (G.label.embed is not None)
-    G.body = _tanh_stack([z_dim + embed, *UNROLLED_TOY_HIDDEN])
-    G.out = nn.Linear(UNROLLED_TOY_HIDDEN[-1], math.prod(shape))
-    d_in = D.body[0].in_features
-    D.body = _tanh_stack([d_in, *UNROLLED_TOY_HIDDEN])
-    D.head = DiscriminatorHead(UNROLLED_TOY_HIDDEN[-1], num_classes, check_conditioning(conditioning, num_classes))
-    return G, D
+    return _build(shape, z_dim, num_classes, conditioning, d_norm, "toy-mlp",
+                  UNROLLED_TOY_HIDDEN, UNROLLED_TOY_HIDDEN, nn.Tanh)
