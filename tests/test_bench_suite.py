@@ -143,3 +143,34 @@ def test_data_root_candidates_relative_to_the_suite_file(tmp_path):
     """)
     plan = expand(load_suite(p))
     assert plan.specs[0].split == "test" and plan.specs[0].data_root == str(shared)
+
+
+def test_a_dataset_has_its_own_seeds_variants_and_overrides():
+    s = suite(overrides={"nsgan": {"hparams": {"lr_g": 5e-4, "lr_d": 5e-4}}},
+              datasets={"ring8": {"overrides": {"nsgan": {"hparams": {"lr_g": 1e-3}}}},
+                        "grid25": {"seeds": [7], "variants": ["nsgan", "wgan"], "note": "why"}})
+    plan = expand(s)
+    got = {(sp.dataset, sp.variant, sp.seed) for sp in plan.specs}
+    assert got == {("ring8", v, seed) for v in ("nsgan", "lsgan") for seed in (0, 1)} | {
+        ("grid25", "nsgan", 7), ("grid25", "wgan", 7)}
+    hp = {(sp.dataset, sp.variant): sp.hparams for sp in plan.specs}
+    assert hp[("ring8", "nsgan")]["lr_g"] == 1e-3       # the dataset's override wins ...
+    assert hp[("ring8", "nsgan")]["lr_d"] == 5e-4       # ... over the suite's, key by key
+    assert hp[("grid25", "nsgan")]["lr_g"] == 5e-4      # other datasets keep the suite's
+    assert hp[("ring8", "lsgan")]["lr_g"] == VARIANTS.get("lsgan").resolve_hparams({})["lr_g"]
+    assert s.datasets[1].note == "why"
+    # --variants narrows a dataset's own list (and replaces the suite's); --seeds replaces both
+    narrowed = expand(s, variants=["wgan", "vanilla"], seeds=[3])
+    assert {(sp.dataset, sp.variant, sp.seed) for sp in narrowed.specs} == {
+        ("ring8", "wgan", 3), ("ring8", "vanilla", 3), ("grid25", "wgan", 3)}
+
+
+@pytest.mark.parametrize("table, match", [
+    ({"seeds": [-1]}, r"\[datasets.ring8\]: a seed must be an integer >= 0"),
+    ({"variants": ["nope"]}, r"\[datasets.ring8\]: unknown variant"),
+    ({"overrides": {"nsgan": {"hparams": {"nope": 1}}}}, r"\[datasets.ring8.overrides.nsgan\]"),
+    ({"overrides": {"nsgan": {"lr": 1}}}, r"\[datasets.ring8.overrides.nsgan\]: unknown key"),
+])
+def test_dataset_level_settings_are_checked(table, match):
+    with pytest.raises(SuiteError, match=match):
+        suite(datasets={"ring8": table})

@@ -46,6 +46,13 @@ File format (every key optional unless marked; unknown keys are errors)::
     options = { n = 50000 }        # loader options
     arch = "mlp"                   # or a list (an axis); default: the variant's preferred
                                    #   arch for the data kind
+    seeds = [0]                    # this dataset's seeds (default: the suite's)
+    variants = ["nsgan", "wgan"]   # this dataset's variants, "all" (default: the suite's);
+                                   #   --variants on the command line narrows this list
+                                   #   (it replaces the suite-level one)
+    note = "..."                   # why this dataset runs what it runs (shown in the report)
+    [datasets.ring8.overrides.nsgan]   # per-variant settings on this dataset only, merged
+    hparams = { lr_g = 1e-3 }          #   over [overrides.nsgan]
 
     [overrides.wgan-gp]            # per-variant settings
     hparams = { n_critic = 5 }
@@ -84,7 +91,8 @@ TRAIN_KEYS = {"steps": int, "batch_size": (int, list), "precision": (str, list),
 EVAL_KEYS = {"samples": int, "final_samples": int, "sample_grid": int, "kid_subsets": int}
 DATASET_KEYS = {**TRAIN_KEYS, **EVAL_KEYS, "metric": str, "threshold": (int, float),
                 "optional": bool, "split": str, "data_root": (str, list), "options": dict,
-                "arch": (str, list)}
+                "arch": (str, list), "seeds": list, "variants": (str, list), "overrides": dict,
+                "note": str}
 VARIANT_KEYS = {"hparams": dict, "arch": str}
 
 TRAIN_DEFAULTS: Dict[str, Any] = dict(steps=1000, batch_size=64, precision="fp32", perf="eager",
@@ -154,6 +162,17 @@ class DatasetPlan:
     data_root: List[str] = field(default_factory=list)
     options: Dict[str, Any] = field(default_factory=dict)
     arch: Optional[List[str]] = None  # an axis; None: each variant's preferred arch
+    seeds: Optional[List[int]] = None  # None: the suite's seeds
+    variants: Any = None  # None: the suite's; "all" or a list of names
+    overrides: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # variant -> hparams/arch
+    note: str = ""
+
+    def variant_settings(self, suite_settings: Dict[str, Dict[str, Any]], variant: str) -> Dict[str, Any]:
+        """``[overrides.VARIANT]`` with this dataset's ``[datasets.D.overrides.VARIANT]`` over it."""
+        base, mine = suite_settings.get(variant, {}), self.overrides.get(variant, {})
+        merged = {**base, **mine}
+        merged["hparams"] = {**base.get("hparams", {}), **mine.get("hparams", {})}
+        return merged
 
 
 @dataclass
@@ -253,34 +272,30 @@ def parse_suite(raw: Dict[str, Any], name: str = "suite", path: Optional[Path] =
         threshold = table.get("threshold")
         if threshold is not None and table.get("metric") is None:
             raise SuiteError(f"{where} [datasets.{dname}]: a threshold needs the `metric` it applies to")
+        d_seeds = table.get("seeds")
+        if d_seeds is not None:
+            d_seeds = _axis(d_seeds, f"{where} [datasets.{dname}]: seeds", int)
+            for s in d_seeds:
+                _positive(s, f"{where} [datasets.{dname}]: a seed", minimum=0)
+        d_variants = table.get("variants")
+        if d_variants is not None:
+            d_variants = _variant_list(d_variants, VARIANTS, f"{where} [datasets.{dname}]")
+        d_overrides = table.get("overrides", {})
+        _check_overrides(d_overrides, VARIANTS, ARCHS, f"{where} [datasets.{dname}.overrides")
         datasets.append(DatasetPlan(
             name=dname, train=d_train, eval=d_eval, metric=table.get("metric"),
             threshold=None if threshold is None else float(threshold),
             optional=table.get("optional", False), split=table.get("split"),
-            data_root=roots, options=table.get("options", {}), arch=arch))
+            data_root=roots, options=table.get("options", {}), arch=arch, seeds=d_seeds,
+            variants=d_variants, overrides=d_overrides, note=table.get("note", "")))
 
-    variants = body.get("variants", "all")
-    if isinstance(variants, str):
-        if variants != "all":
-            raise SuiteError(f"{where}: variants must be \"all\" or a list of names, got {variants!r}")
-    else:
-        variants = _axis(variants, f"{where}: variants", str)
-        for v in variants:
-            if v not in VARIANTS:
-                raise SuiteError(f"{where}: {VARIANTS.unknown_message(v)}")
+    variants = _variant_list(body.get("variants", "all"), VARIANTS, where)
     exclude = body.get("exclude_variants", [])
     for v in exclude:
         if v not in VARIANTS:
             raise SuiteError(f"{where}: exclude_variants: {VARIANTS.unknown_message(v)}")
 
-    for vname, table in settings.items():
-        _check_named_table(VARIANTS, vname, table, VARIANT_KEYS, f"{where} [overrides.{vname}]")
-        if "arch" in table and table["arch"] not in ARCHS:
-            raise SuiteError(f"{where} [overrides.{vname}]: {ARCHS.unknown_message(table['arch'])}")
-        try:  # unknown hyperparameters fail now, not in a worker an hour later
-            VARIANTS.get(vname).resolve_hparams(table.get("hparams", {}))
-        except ValueError as err:
-            raise SuiteError(f"{where} [overrides.{vname}]: {err}") from None
+    _check_overrides(settings, VARIANTS, ARCHS, f"{where} [overrides")
 
     workers = _positive(body.get("workers", 1), f"{where}: workers")
     threads = _positive(body.get("threads_per_worker", 0), f"{where}: threads_per_worker", minimum=0)
@@ -293,6 +308,34 @@ def parse_suite(raw: Dict[str, Any], name: str = "suite", path: Optional[Path] =
                  profile=body.get("profile", ""), device=body.get("device", "auto"),
                  workers=workers, threads_per_worker=threads, max_minutes=max_minutes,
                  quality=body.get("quality", True), raw=raw)
+
+
+def _variant_list(value: Any, variants, where: str) -> Any:
+    """``"all"`` or a list of registered variant names."""
+    if isinstance(value, str):
+        if value != "all":
+            raise SuiteError(f"{where}: variants must be \"all\" or a list of names, got {value!r}")
+        return value
+    value = _axis(value, f"{where}: variants", str)
+    for v in value:
+        if v not in variants:
+            raise SuiteError(f"{where}: {variants.unknown_message(v)}")
+    return value
+
+
+def _check_overrides(settings: Any, variants, archs, where: str) -> None:
+    """``[overrides.VARIANT]`` tables (``where`` ends in ``[overrides``; the name closes it)."""
+    if not isinstance(settings, dict):
+        raise SuiteError(f"{where}] must be a table of variant names, got {settings!r}")
+    for vname, table in settings.items():
+        here = f"{where}.{vname}]"
+        _check_named_table(variants, vname, table, VARIANT_KEYS, here)
+        if "arch" in table and table["arch"] not in archs:
+            raise SuiteError(f"{here}: {archs.unknown_message(table['arch'])}")
+        try:  # unknown hyperparameters fail now, not in a worker an hour later
+            variants.get(vname).resolve_hparams(table.get("hparams", {}))
+        except ValueError as err:
+            raise SuiteError(f"{here}: {err}") from None
 
 
 def _check_schedule(train: Dict[str, Any], ev: Dict[str, Any], where: str) -> None:
@@ -444,8 +487,6 @@ def expand(suite: Suite, *, seeds: Optional[Sequence[int]] = None, steps: Option
 
     if seeds is not None:
         seeds = [_positive(s, "--seeds: a seed", minimum=0) for s in seeds]
-    else:
-        seeds = suite.seeds
     if steps is not None:
         _positive(steps, "--steps")
     if variants is not None:
@@ -462,11 +503,12 @@ def expand(suite: Suite, *, seeds: Optional[Sequence[int]] = None, steps: Option
         plans = [d for d in plans if d.name in datasets]
     dev = resolve_device(device or suite.device)
 
-    chosen = list(variants) if variants is not None else (
-        VARIANTS.names() if suite.variants == "all" else list(suite.variants))
-    chosen = [v for v in chosen if v not in suite.exclude_variants]
+    def names(listed: Any) -> List[str]:
+        return VARIANTS.names() if listed == "all" else list(listed)
+
     out = Plan(suite=suite, specs=[])
     rows = []
+    vorder: Dict[str, int] = {}
     for dp in plans:
         try:
             probe = probe_dataset(dp, data_root=data_root, download=download)
@@ -477,18 +519,24 @@ def expand(suite: Suite, *, seeds: Optional[Sequence[int]] = None, steps: Option
             out.skipped.append(f"dataset {dp.name} skipped (optional, data not found): {first}")
             continue
         out.probes[dp.name] = probe
+        if dp.variants is not None:  # the dataset's own list: the command line only narrows it
+            chosen = [v for v in names(dp.variants) if variants is None or v in variants]
+        else:
+            chosen = list(variants) if variants is not None else names(suite.variants)
+        chosen = [v for v in chosen if v not in suite.exclude_variants]
+        vorder.update({v: len(vorder) for v in chosen if v not in vorder})
         for vname in chosen:
             cls = VARIANTS.get(vname)
             if cls.conditional and not probe.labelled:
                 out.skipped.append(f"{vname} × {dp.name}: conditional variant, dataset has no labels")
                 continue
-            vset = suite.variant_settings.get(vname, {})
+            vset = dp.variant_settings(suite.variant_settings, vname)
             archs = [vset["arch"]] if vset.get("arch") else (
                 dp.arch or [cls.preferred_arch.get(probe.kind, "mlp")])
             hp = cls.resolve_hparams(vset.get("hparams", {}))
             hp = {k: list(v) if isinstance(v, tuple) else v for k, v in hp.items()}
             t, e = dp.train, dp.eval
-            for seed, arch in itertools.product(seeds, archs):
+            for seed, arch in itertools.product(seeds or dp.seeds or suite.seeds, archs):
                 for bs in _axis(t["batch_size"], "batch_size", int):
                     for prec in _axis(t["precision"], "precision", str):
                         for perf in _axis(t["perf"], "perf", str):
@@ -505,7 +553,6 @@ def expand(suite: Suite, *, seeds: Optional[Sequence[int]] = None, steps: Option
                                 metric=dp.metric, ganzoo_version=ganzoo.__version__,
                                 suite=suite.name, threshold=dp.threshold, data_root=probe.data_root))
     order = {d.name: i for i, d in enumerate(plans)}
-    vorder = {v: i for i, v in enumerate(chosen)}
     rows.sort(key=lambda s: (s.seed, order[s.dataset], vorder[s.variant]))
     out.specs = rows
     return out
