@@ -163,3 +163,15 @@ def test_toy_mlp_is_the_unrolled_notebooks_2x128_tanh_nets():
     assert G(z, y).shape == (5, 2) and D(G(z, y), y).reshape(-1).shape == (5,)
     with pytest.raises(ValueError, match="toy-mlp.*2D points"):
         nets.build("toy-mlp", (1, 28, 28))
+
+
+def test_dcgan_small_is_the_dcgan_net_at_half_the_channels():
+    G, D = nets.build("dcgan", (1, 28, 28))
+    Gs, Ds = nets.build("dcgan-small", (1, 28, 28), z_dim=16)
+    convs = lambda m: [l.out_channels for l in m.modules() if isinstance(l, (nn.Conv2d, nn.ConvTranspose2d))]
+    assert convs(G)[:-1] == [128, 64] and convs(Gs)[:-1] == [64, 32]  # last layer: image channels
+    assert convs(D) == [64, 128] and convs(Ds) == [32, 64]
+    x, out = run(Gs, Ds, (1, 28, 28))
+    assert x.shape[1:] == (1, 28, 28) and out.shape == (3,)
+    with pytest.raises(ValueError, match="'dcgan-small'.*28×28"):
+        nets.build("dcgan-small", (1, 16, 16))

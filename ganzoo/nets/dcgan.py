@@ -5,6 +5,10 @@ each followed by BatchNorm and ReLU, with a Tanh output; D is a stack of strided
 convolutions with LeakyReLU(0.2), no normalisation on its first layer, no pooling and
 no hidden fully connected layer; weights start from N(0, 0.02).
 
+Two widths are registered: ``dcgan`` (ngf = ndf = 64, the paper's) and ``dcgan-small``
+(32: half the channels, about a quarter of the multiply-adds), for CPU budgets such as the
+quick suite's; it is the same net otherwise.
+
 Sizes: the smallest feature map is 4×4 for 32 and 64 px images (the paper's 64 px
 nets, widths 512-256-128-64; 32 px drops the first), 7×7 for 28 px (MNIST-style,
 widths 128-64) and 2×2 for the 8 px scikit-learn digits (widths 128-64). Any number
@@ -35,6 +39,7 @@ from ganzoo.registry import ARCHS
 BASE_SIDE = {8: 2, 28: 7, 32: 4, 64: 4}
 D_NORMS = ("batch", "layer", "none")
 WIDTH = 64  # ngf = ndf of the paper
+SMALL_WIDTH = 32  # dcgan-small
 
 
 def image_shape(arch: str, shape, sides) -> Tuple[int, int]:
@@ -88,13 +93,14 @@ def dcgan_init(module: nn.Module) -> None:
 
 
 class DCGANGenerator(nn.Module):
-    def __init__(self, z_dim: int, channels: int, side: int, num_classes: int = 0):
+    def __init__(self, z_dim: int, channels: int, side: int, num_classes: int = 0,
+                 width: int = WIDTH):
         super().__init__()
         base = BASE_SIDE[side]
         ups = int(math.log2(side // base))
         self.label = LabelEmbedding(num_classes, num_classes)
         in_dim = z_dim + (num_classes if self.label.embed is not None else 0)
-        ch = WIDTH * 2 ** (ups - 1)
+        ch = width * 2 ** (ups - 1)
         layers = [nn.ConvTranspose2d(in_dim, ch, base, 1, 0, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)]
         for _ in range(ups - 1):
             layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
@@ -110,15 +116,15 @@ class DCGANGenerator(nn.Module):
 
 class DCGANDiscriminator(nn.Module):
     def __init__(self, channels: int, side: int, num_classes: int = 0, conditioning: str = "none",
-                 d_norm: str = "batch"):
+                 d_norm: str = "batch", width: int = WIDTH):
         super().__init__()
         base = BASE_SIDE[side]
         downs = int(math.log2(side // base))
         concat = conditioning == "concat"
         self.label = LabelEmbedding(num_classes if concat else 0, num_classes if concat else 0)
         in_ch = channels + (num_classes if concat else 0)
-        layers = [nn.Conv2d(in_ch, WIDTH, 4, 2, 1), nn.LeakyReLU(0.2, True)]  # no norm on the first layer
-        ch = WIDTH
+        layers = [nn.Conv2d(in_ch, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]  # no norm on the first layer
+        ch = width
         for _ in range(downs - 1):
             layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=d_norm != "batch"),
                        _d_norm_layer(d_norm, ch * 2), nn.LeakyReLU(0.2, True)]
@@ -131,14 +137,26 @@ class DCGANDiscriminator(nn.Module):
         return self.head(self.body(label_maps(self.label, x, y)).flatten(1), y)
 
 
+def _build(arch: str, shape, z_dim: int, num_classes: int, conditioning: str,
+           d_norm: Optional[str], width: int):
+    channels, side = image_shape(arch, shape, BASE_SIDE)
+    conditioning = check_conditioning(conditioning, num_classes)
+    d_norm = check_d_norm(arch, d_norm, D_NORMS, default="batch")
+    g_classes = num_classes if conditioning != "none" else 0
+    G = DCGANGenerator(z_dim, channels, side, g_classes, width)
+    D = DCGANDiscriminator(channels, side, num_classes, conditioning, d_norm, width)
+    return G, D
+
+
 @ARCHS.register("dcgan")
 def build_dcgan(shape, z_dim: int = 100, num_classes: int = 0, conditioning: str = "none",
                 d_norm: Optional[str] = None):
     """DCGAN conv G and D (Radford et al. 2016) for 8, 28, 32 and 64 px images; BatchNorm in G."""
-    channels, side = image_shape("dcgan", shape, BASE_SIDE)
-    conditioning = check_conditioning(conditioning, num_classes)
-    d_norm = check_d_norm("dcgan", d_norm, D_NORMS, default="batch")
-    g_classes = num_classes if conditioning != "none" else 0
-    G = DCGANGenerator(z_dim, channels, side, g_classes)
-    D = DCGANDiscriminator(channels, side, num_classes, conditioning, d_norm)
-    return G, D
+    return _build("dcgan", shape, z_dim, num_classes, conditioning, d_norm, WIDTH)
+
+
+@ARCHS.register("dcgan-small")
+def build_dcgan_small(shape, z_dim: int = 100, num_classes: int = 0, conditioning: str = "none",
+                      d_norm: Optional[str] = None):
+    """The DCGAN nets at half width (ngf = ndf = 32), for CPU budgets."""
+    return _build("dcgan-small", shape, z_dim, num_classes, conditioning, d_norm, SMALL_WIDTH)
