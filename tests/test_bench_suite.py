@@ -165,11 +165,19 @@ def test_a_dataset_has_its_own_seeds_variants_and_overrides():
         ("ring8", "wgan", 3), ("ring8", "vanilla", 3), ("grid25", "wgan", 3)}
 
 
+def test_an_override_can_run_one_variant_on_several_archs():
+    s = suite(datasets={"ring8": {"arch": "toy-mlp",
+                                  "overrides": {"nsgan": {"arch": ["mlp", "toy-mlp"]}}}})
+    got = {(sp.variant, sp.arch) for sp in expand(s).specs}
+    assert got == {("nsgan", "mlp"), ("nsgan", "toy-mlp"), ("lsgan", "toy-mlp")}
+
+
 @pytest.mark.parametrize("table, match", [
     ({"seeds": [-1]}, r"\[datasets.ring8\]: a seed must be an integer >= 0"),
     ({"variants": ["nope"]}, r"\[datasets.ring8\]: unknown variant"),
     ({"overrides": {"nsgan": {"hparams": {"nope": 1}}}}, r"\[datasets.ring8.overrides.nsgan\]"),
     ({"overrides": {"nsgan": {"lr": 1}}}, r"\[datasets.ring8.overrides.nsgan\]: unknown key"),
+    ({"overrides": {"nsgan": {"arch": ["mlp", "nope"]}}}, r"\[datasets.ring8.overrides.nsgan\]: .*nope"),
 ])
 def test_dataset_level_settings_are_checked(table, match):
     with pytest.raises(SuiteError, match=match):

@@ -56,7 +56,7 @@ File format (every key optional unless marked; unknown keys are errors)::
 
     [overrides.wgan-gp]            # per-variant settings
     hparams = { n_critic = 5 }
-    arch = "mlp"
+    arch = "mlp"                   # or a list: this variant runs on each
 """
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ DATASET_KEYS = {**TRAIN_KEYS, **EVAL_KEYS, "metric": str, "threshold": (int, flo
                 "optional": bool, "split": str, "data_root": (str, list), "options": dict,
                 "arch": (str, list), "seeds": list, "variants": (str, list), "overrides": dict,
                 "note": str}
-VARIANT_KEYS = {"hparams": dict, "arch": str}
+VARIANT_KEYS = {"hparams": dict, "arch": (str, list)}
 
 TRAIN_DEFAULTS: Dict[str, Any] = dict(steps=1000, batch_size=64, precision="fp32", perf="eager",
                                       z_dim=100, log_every=50, eval_every=0)
@@ -330,8 +330,9 @@ def _check_overrides(settings: Any, variants, archs, where: str) -> None:
     for vname, table in settings.items():
         here = f"{where}.{vname}]"
         _check_named_table(variants, vname, table, VARIANT_KEYS, here)
-        if "arch" in table and table["arch"] not in archs:
-            raise SuiteError(f"{here}: {archs.unknown_message(table['arch'])}")
+        for a in _axis(table["arch"], f"{here}: arch", str) if "arch" in table else []:
+            if a not in archs:
+                raise SuiteError(f"{here}: {archs.unknown_message(a)}")
         try:  # unknown hyperparameters fail now, not in a worker an hour later
             variants.get(vname).resolve_hparams(table.get("hparams", {}))
         except ValueError as err:
@@ -531,8 +532,8 @@ def expand(suite: Suite, *, seeds: Optional[Sequence[int]] = None, steps: Option
                 out.skipped.append(f"{vname} × {dp.name}: conditional variant, dataset has no labels")
                 continue
             vset = dp.variant_settings(suite.variant_settings, vname)
-            archs = [vset["arch"]] if vset.get("arch") else (
-                dp.arch or [cls.preferred_arch.get(probe.kind, "mlp")])
+            archs = (_axis(vset["arch"], "arch", str) if vset.get("arch") else
+                     dp.arch or [cls.preferred_arch.get(probe.kind, "mlp")])
             hp = cls.resolve_hparams(vset.get("hparams", {}))
             hp = {k: list(v) if isinstance(v, tuple) else v for k, v in hp.items()}
             t, e = dp.train, dp.eval
