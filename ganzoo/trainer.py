@@ -33,6 +33,10 @@ class ConfigError(ValueError):
     """A training setting is out of range; the message says what is valid."""
 
 
+class CheckpointError(ValueError):
+    """A checkpoint cannot serve what was asked of it (e.g. resuming from a compact one)."""
+
+
 @dataclass
 class TrainConfig:
     """Settings of one training run. ``steps`` counts G steps (each after n_critic D steps)."""
@@ -180,6 +184,10 @@ class Trainer:
         self.runner: Optional[perf.Runner] = None
         self.step = 0
         self.history = History()
+        # False once a compact checkpoint (nets only, see ``state_dict``) is loaded: such a
+        # trainer samples and is evaluated, but cannot train on (``fit`` says why).
+        self.resumable = True
+        self.loaded_from: Optional[Path] = None
 
     # ---- the step ----------------------------------------------------------------
     def autocast(self):
@@ -206,6 +214,13 @@ class Trainer:
         the end; its time is kept apart from training time. A non-finite loss ends the
         run with status "diverged" and the step where it happened.
         """
+        if not self.resumable:
+            raise CheckpointError(
+                f"checkpoint {self.loaded_from or ''} has no optimizer state: it is a compact "
+                f"checkpoint (G and D only), as `ganzoo bench` writes into <results>/checkpoints/ "
+                f"for evaluation and sampling only (`ganzoo eval`, `ganzoo sample`); it cannot "
+                f"resume training. Resume from a full checkpoint written by `ganzoo train`, or "
+                f"train the run again")
         total = steps if steps is not None else self.config.steps
         if isinstance(total, bool) or not isinstance(total, int) or total <= 0:
             raise ConfigError(f"steps must be a positive integer, got {total!r}")
@@ -372,28 +387,48 @@ class Trainer:
         }
 
     # ---- checkpoints -------------------------------------------------------------
-    def state_dict(self) -> Dict[str, Any]:
-        return {
+    def state_dict(self, optimizer: bool = True) -> Dict[str, Any]:
+        """What rebuilds this trainer: variant, arch, config (hyperparameters included),
+        dataset, data shape, classes, step, and the nets' weights.
+
+        ``optimizer=True`` (a full checkpoint, what ``ganzoo train`` writes): also both
+        optimizers, the whole history and the RNG states, so that training resumes exactly.
+        ``optimizer=False`` (a compact checkpoint, what ``ganzoo bench`` keeps per run): G
+        and D only, with the history's scalars (status, step counts, times) and none of its
+        per-step values; enough to sample and evaluate, not to train on.
+        """
+        state = {
             "format": 1,
             "variant": self.variant.name, "arch": self.arch,
             "config": asdict(self.config), "dataset": self.dataset_spec,
             "data_shape": list(self.data.shape), "num_classes": self.data.num_classes,
             "step": self.step, "history": self.history.to_dict(),
             "G": self.G.state_dict(), "D": self.D.state_dict(),
-            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-                    "python": random.getstate(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
         }
+        if not optimizer:
+            state["contents"] = "nets"  # compact: see CheckpointError in fit()
+            state["history"] = {k: v for k, v in state["history"].items()
+                                if not isinstance(v, (list, dict))}
+            return state
+        state["contents"] = "full"
+        state.update(
+            opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(),
+            rng={"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+                 "python": random.getstate(),
+                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None})
+        return state
 
-    def save(self, path) -> Path:
-        """Write a checkpoint atomically (a temporary file, then a rename)."""
+    def save(self, path, optimizer: bool = True) -> Path:
+        """Write a checkpoint atomically (a temporary file, then a rename).
+
+        ``optimizer=False`` writes a compact one (see :meth:`state_dict`).
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         os.close(fd)
         try:
-            torch.save(self.state_dict(), tmp)
+            torch.save(self.state_dict(optimizer=optimizer), tmp)
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
@@ -401,14 +436,22 @@ class Trainer:
         return path
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """Load a full checkpoint (training resumes exactly) or a compact one (nets only:
+        the trainer then samples and evaluates but refuses to ``fit``)."""
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
+        self.step = state["step"]
+        self.runner = None  # a captured graph holds the replaced state: capture again
+        if "opt_g" not in state:  # compact: no optimizer, RNG or per-step history
+            self.resumable = False
+            self.history = History(**{k: v for k, v in state.get("history", {}).items()
+                                      if k in {f.name for f in fields(History)}})
+            return
+        self.resumable = True
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         for opt in (self.opt_g, self.opt_d):  # the saved flags may be another device's or mode's
             perf.apply_optimizer_options(opt, self._opt_options)
-        self.runner = None  # a captured graph holds the replaced optimizer state: capture again
-        self.step = state["step"]
         self.history = History.from_dict(state["history"])
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
@@ -422,6 +465,8 @@ class Trainer:
         """Rebuild a trainer from a checkpoint, ready to ``fit`` further or ``sample``.
 
         The dataset is loaded again from the checkpoint's record unless ``data`` is given.
+        A compact checkpoint (``ganzoo bench``'s, no optimizer state) gives a trainer that
+        samples and is evaluated; its ``fit`` raises :class:`CheckpointError`.
         """
         path = Path(path)
         if not path.is_file():
@@ -443,6 +488,7 @@ class Trainer:
         trainer = cls(state["variant"], data, arch=state["arch"], config=TrainConfig.from_dict(cfg),
                       checkpoint_path=path, dataset_spec=state["dataset"])
         trainer.load_state_dict(state)
+        trainer.loaded_from = path
         return trainer
 
 

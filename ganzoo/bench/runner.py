@@ -198,6 +198,7 @@ def _train_and_measure(spec: RunSpec, record: Dict[str, Any], store, progress) -
     if progress is not None:
         progress(spec.run_id, trainer.step, spec.steps)
     _keep_samples(trainer, spec, store)
+    _keep_checkpoint(trainer, spec, record, store)
 
 
 def step_compute(trainer, spec: RunSpec) -> Dict[str, Any]:
@@ -230,6 +231,14 @@ def _number(v: Any) -> Any:
     if hasattr(v, "item") and getattr(v, "ndim", 1) == 0:
         return v.item()
     return v
+
+
+def _keep_checkpoint(trainer, spec: RunSpec, record: Dict[str, Any], store) -> None:
+    """Keep the run's final G and D (no optimizer state) so that it can be scored later with
+    another extractor, or sampled, without training again. Written atomically by the trainer's
+    own checkpoint code; the record names it relative to the results folder."""
+    path = trainer.save(store.checkpoint_path(spec.run_id), optimizer=False)
+    record["checkpoint"] = path.relative_to(store.dir).as_posix()
 
 
 def _keep_samples(trainer, spec: RunSpec, store) -> None:

@@ -8,7 +8,9 @@ every run_id already present. A line cut short by a crash in the middle of a wri
 (no trailing newline) is not a finished run; the next append trims it first.
 
 Beside the store: ``DIR/samples/<run_id>.npz`` (samples kept for the report's
-figures) and ``DIR/invocations.jsonl`` (one line per ``ganzoo bench`` call: the
+figures), ``DIR/checkpoints/<run_id>.pt`` (each run's final G and D, no optimizer
+state: ``ganzoo eval`` / ``ganzoo sample`` score or draw from it later; the record's
+``checkpoint`` is that path relative to DIR) and ``DIR/invocations.jsonl`` (one line per ``ganzoo bench`` call: the
 command, the suite, when it started and ended).
 """
 from __future__ import annotations
@@ -29,6 +31,7 @@ import numpy as np
 RUNS = "runs.jsonl"
 INVOCATIONS = "invocations.jsonl"
 SAMPLES = "samples"
+CHECKPOINTS = "checkpoints"
 
 
 def _clean(obj: Any) -> Any:
@@ -148,6 +151,10 @@ class RunStore:
     def save_samples(self, run_id: str, **arrays: np.ndarray) -> Path:
         """Write ``samples/<run_id>.npz`` atomically (temporary file, then rename)."""
         return save_npz_atomic(self.samples_path(run_id), **arrays)
+
+    def checkpoint_path(self, run_id: str) -> Path:
+        """Where a run's compact checkpoint lives (the record stores it relative to DIR)."""
+        return self.dir / CHECKPOINTS / f"{run_id}.pt"
 
     def load_samples(self, run_id: str) -> Optional[Dict[str, np.ndarray]]:
         p = self.samples_path(run_id)

@@ -13,7 +13,7 @@ from ganzoo.argtypes import positive_int
 
 def add_eval(sub) -> None:
     p = sub.add_parser("eval", help="FID/KID/precision-recall, mode coverage, label accuracy of a checkpoint")
-    p.add_argument("checkpoint", help="a checkpoint written by `ganzoo train` (e.g. runs/latest/checkpoint.pt)")
+    p.add_argument("checkpoint", help="a checkpoint written by `ganzoo train` (runs/latest/checkpoint.pt) or kept by `ganzoo bench` (RESULTS/checkpoints/<run_id>.pt)")
     p.add_argument("--n", type=positive_int, default=10_000,
                    help="generated samples for the image metrics / 2D Fréchet distance (default 10000)")
     p.add_argument("--n-reference", type=positive_int, default=None,
