@@ -194,6 +194,27 @@ def test_protocol_shows_betas_only_for_adam(tmp_path):
         rec["spec"]["hparams"] = hp
         store.append(rec)
     md = write_report(tmp_path, figures=False).read_text()
-    rows = {r[0]: r[1] for r in table_rows(md, "overrides them:")[1]}
+    rows = {r[0]: r[2] for r in table_rows(md, "overrides them:")[1]}
     assert "betas=(0, 0.9)" in rows["adam-v"]
     assert "rmsprop" in rows["rms-v"] and "betas" not in rows["rms-v"]
+
+
+def test_per_dataset_settings_get_their_own_rows_and_the_suite_note_is_shown(tmp_path):
+    store = RunStore(tmp_path)
+    for dataset, lr in (("ring8", 1e-3), ("grid25", 1e-3), ("digits", 2e-4)):
+        rec = record(dataset, "nsgan", 0, fid=10.0)
+        rec["spec"]["hparams"] = {"lr_d": lr}
+        store.append(rec)
+    store.append(record("digits", "other", 0, fid=12.0))
+    store.log_invocation({"event": "start", "datasets": ["ring8", "grid25", "digits"],
+                          "suite": {"name": "hand", "raw": {"datasets": {
+                              "digits": {"note": "Digits run longer so that variants separate."}}}}})
+    md = write_report(tmp_path, figures=False).read_text()
+    header, rows = table_rows(md, "overrides them:")
+    assert header == ["variant", "datasets", "hyperparameters"]
+    assert ["nsgan", "ring8, grid25", "lr_d=0.001"] in rows
+    assert ["nsgan", "digits", "lr_d=0.0002"] in rows
+    assert "Budget rule: equal generator steps" in md
+    digits = md.split("## digits", 1)[1].split("\n## ", 1)[0]
+    assert "> Digits run longer so that variants separate." in digits
+    assert "Digits run longer" not in md.split("## digits", 1)[0]

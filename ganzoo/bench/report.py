@@ -350,8 +350,9 @@ def render(directory: Path, store: RunStore, records, df: pd.DataFrame, summary:
               "the StyleGAN convention" + ("; time-to-quality is training seconds until the curve "
                                            "first reached the threshold (mean over the seeds that "
                                            "reached it)." if quality else "."), ""]
+    notes = {d: (t or {}).get("note", "") for d, t in ((suite.get("raw") or {}).get("datasets") or {}).items()}
     for d in datasets:
-        lines += _dataset_section(d, df, summary, figs.get(d, {}))
+        lines += _dataset_section(d, df, summary, figs.get(d, {}), notes.get(d, ""))
     if figs.get("_all", {}).get("throughput"):
         lines += ["## Throughput", "", f"![throughput]({figs['_all']['throughput']})", ""]
     lines += _problems_block(df)
@@ -446,11 +447,14 @@ def _headline(summary: pd.DataFrame, datasets: List[str]) -> str:
     return table.to_markdown(index=False)
 
 
-def _dataset_section(d: str, df: pd.DataFrame, summary: pd.DataFrame, figs: Dict[str, str]) -> List[str]:
+def _dataset_section(d: str, df: pd.DataFrame, summary: pd.DataFrame, figs: Dict[str, str],
+                     note: str = "") -> List[str]:
     sub = summary[summary.dataset == d]
     runs = df[df.dataset == d]
     metrics = quality_metrics(df, d)
     lines = [f"## {d}", ""]
+    if note:  # the suite's word on why this dataset runs what it runs
+        lines += [f"> {note}", ""]
     thr = sub["threshold"].dropna()
     if metrics:
         t = f"; threshold {metrics[0]} {'≤' if lower_is_better(metrics[0]) else '≥'} {fmt_num(thr.iloc[0])}" \
@@ -540,20 +544,31 @@ def _protocol_block(records, df: pd.DataFrame, datasets: List[str], inv) -> List
             "seeds": ", ".join(map(str, seeds)),
             "precision": ", ".join(sorted({r["precision"] for r in recs})),
         })
-    hp = []
-    for (v, d), g in df.groupby(["variant", "dataset"]):
-        rec = next(r for r in records if r["variant"] == v and r["dataset"] == d)
-        h = dict(rec["spec"].get("hparams", {}))
-        if h.get("optimizer", "adam") != "adam":
-            h.pop("betas", None)  # Adam's alone; RMSprop runs never read them
-        hp.append({"variant": v, "hyperparameters": ", ".join(f"{k}={_short(x)}" for k, x in h.items())})
-    hp_df = pd.DataFrame(hp).drop_duplicates()
-    hp_df = hp_df.groupby("hyperparameters", sort=False)["variant"].apply(
-        lambda s: ", ".join(dict.fromkeys(s))).reset_index()[["variant", "hyperparameters"]]
     table = pd.DataFrame(rows).set_index("dataset").T.reset_index().rename(columns={"index": ""})
     return ["## Protocol", "", table.to_markdown(index=False), "",
+            "Budget rule: equal generator steps. Every run of a dataset trains the same number of "
+            "G steps (each after the variant's n_critic D steps), whatever its cost per step; the "
+            "throughput tables give the training time this took.", "",
             "Every run uses the variant's own defaults (its paper's settings) unless the suite "
-            "overrides them:", "", hp_df.to_markdown(index=False), ""]
+            "overrides them:", "", hyperparameter_table(records, datasets).to_markdown(index=False), ""]
+
+
+def hyperparameter_table(records, datasets: Sequence[str]) -> pd.DataFrame:
+    """One row per distinct (variant, hyperparameters), naming the datasets that ran them; a
+    variant whose settings differ between datasets (a suite override) gets one row each."""
+    seen: Dict[Tuple[str, str], List[str]] = {}
+    for r in sorted(records, key=lambda r: (r["variant"], datasets.index(r["dataset"])
+                                             if r["dataset"] in datasets else len(datasets))):
+        h = dict(r["spec"].get("hparams", {}))
+        if h.get("optimizer", "adam") != "adam":
+            h.pop("betas", None)  # Adam's alone; RMSprop runs never read them
+        key = (r["variant"], ", ".join(f"{k}={_short(x)}" for k, x in h.items()))
+        if r["dataset"] not in seen.setdefault(key, []):
+            seen[key].append(r["dataset"])
+    every = set(datasets)
+    rows = [{"variant": v, "datasets": "all" if set(ds) >= every and len(every) > 1 else ", ".join(ds),
+             "hyperparameters": h} for (v, h), ds in seen.items()]
+    return pd.DataFrame(rows, columns=["variant", "datasets", "hyperparameters"])
 
 
 def describe_extractor(proto: Dict[str, Any]) -> str:
