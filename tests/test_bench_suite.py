@@ -182,3 +182,36 @@ def test_an_override_can_run_one_variant_on_several_archs():
 def test_dataset_level_settings_are_checked(table, match):
     with pytest.raises(SuiteError, match=match):
         suite(datasets={"ring8": table})
+
+
+ON_CUDA = {"seeds": [0], "variants": ["nsgan"], "device": "auto", "workers": 2,
+           "train": {"steps": 100, "batch_size": 64},
+           "datasets": {"ring8": {"steps": 50, "note": "CPU length"}, "digits": {}},
+           "on_cuda": {"workers": 1, "train": {"steps": 1000},
+                       "datasets": {"ring8": {"steps": 5000, "note": "the paper's length"}}}}
+
+
+def test_the_on_cuda_schedule_applies_only_where_the_device_is_cuda(monkeypatch):
+    import ganzoo.bench.suite as suite_mod
+
+    cpu = parse_suite(ON_CUDA, device="cpu")
+    assert cpu.workers == 2
+    assert {d.name: d.train["steps"] for d in cpu.datasets} == {"ring8": 50, "digits": 100}
+    monkeypatch.setattr(suite_mod, "resolve_device", lambda d: "cuda:0")
+    gpu = parse_suite(ON_CUDA)
+    assert gpu.workers == 1
+    assert {d.name: d.train["steps"] for d in gpu.datasets} == {"ring8": 5000, "digits": 1000}
+    assert {d.name: d.train["batch_size"] for d in gpu.datasets} == {"ring8": 64, "digits": 64}
+    assert [d.note for d in gpu.datasets] == ["the paper's length", ""]
+    assert gpu.raw["datasets"]["ring8"]["note"] == "the paper's length"  # what the report shows
+
+
+@pytest.mark.parametrize("on_cuda, match", [
+    ({"seeds": [1]}, r"\[on_cuda\]: unknown key\(s\) 'seeds'"),
+    ({"train": {"stepz": 5}}, r"\[on_cuda\] \[train\]: unknown key\(s\) 'stepz'"),
+    ({"datasets": {"mnist": {"steps": 5}}}, r"no dataset 'mnist'; its datasets: ring8, digits"),
+    ({"datasets": {"ring8": {"arch": "mlp"}}}, r"\[datasets.ring8\]: unknown key\(s\) 'arch'"),
+])
+def test_the_on_cuda_table_is_checked_on_the_cpu_too(on_cuda, match):
+    with pytest.raises(SuiteError, match=match):
+        parse_suite({**ON_CUDA, "on_cuda": on_cuda}, device="cpu")

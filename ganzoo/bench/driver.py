@@ -78,7 +78,7 @@ def bench(suite_ref, out, *, seeds=None, steps=None, variants=None, datasets=Non
           executor: Optional[Executor] = None, log=print) -> BenchResult:
     """Run the suite ``suite_ref`` (a name in benchmarks/ or a path) into ``out``."""
     t0 = time.time()
-    suite = load_suite(suite_ref) if not hasattr(suite_ref, "datasets") else suite_ref
+    suite = load_suite(suite_ref, device=device) if not hasattr(suite_ref, "datasets") else suite_ref
     plan: Plan = expand(suite, seeds=seeds, steps=steps, variants=variants, datasets=datasets,
                         data_root=data_root, download=download, device=device)
     store = RunStore(out)

@@ -54,6 +54,14 @@ File format (every key optional unless marked; unknown keys are errors)::
     [datasets.ring8.overrides.nsgan]   # per-variant settings on this dataset only, merged
     hparams = { lr_g = 1e-3 }          #   over [overrides.nsgan]
 
+    [on_cuda]                      # applied over the rest when the device resolves to CUDA:
+    profile = "..."                #   the papers' longer schedules where a GPU is present
+    workers = 1                    #   (keys: profile, workers, threads_per_worker,
+    [on_cuda.train]                #   max_minutes, [train], [eval], and per dataset the
+    steps = 20000                  #   [train]/[eval] keys and note; datasets named here
+    [on_cuda.datasets.ring8]       #   must be the suite's)
+    steps = 25000
+
     [overrides.wgan-gp]            # per-variant settings
     hparams = { n_critic = 5 }
     arch = "mlp"                   # or a list: this variant runs on each
@@ -84,7 +92,7 @@ TOP_KEYS = {
     "name": str, "description": str, "profile": str, "seeds": list, "variants": (str, list),
     "exclude_variants": list, "device": str, "workers": int, "threads_per_worker": int,
     "max_minutes": (int, float), "quality": bool, "train": dict, "eval": dict,
-    "datasets": dict, "overrides": dict,
+    "datasets": dict, "overrides": dict, "on_cuda": dict,
 }
 TRAIN_KEYS = {"steps": int, "batch_size": (int, list), "precision": (str, list),
               "perf": (str, list), "z_dim": int, "log_every": int, "eval_every": int}
@@ -94,6 +102,8 @@ DATASET_KEYS = {**TRAIN_KEYS, **EVAL_KEYS, "metric": str, "threshold": (int, flo
                 "arch": (str, list), "seeds": list, "variants": (str, list), "overrides": dict,
                 "note": str}
 VARIANT_KEYS = {"hparams": dict, "arch": (str, list)}
+ON_CUDA_KEYS = {"profile": str, "workers": int, "threads_per_worker": int, "max_minutes": (int, float),
+                "train": dict, "eval": dict, "datasets": dict}
 
 TRAIN_DEFAULTS: Dict[str, Any] = dict(steps=1000, batch_size=64, precision="fp32", perf="eager",
                                       z_dim=100, log_every=50, eval_every=0)
@@ -212,24 +222,36 @@ def find_suite(name_or_path: str | os.PathLike) -> Path:
                             f"benchmarks/ ({', '.join(known) or 'none found'})")
 
 
-def load_suite(name_or_path) -> Suite:
-    """Read and check a suite file (see the module docstring for the format)."""
+def load_suite(name_or_path, device: Optional[str] = None) -> Suite:
+    """Read and check a suite file (see the module docstring for the format); ``device`` (the
+    command line's, else the suite's) decides whether its ``[on_cuda]`` schedule applies."""
     path = find_suite(name_or_path)
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:
         raise SuiteError(f"{path}: not valid TOML: {err}") from None
-    return parse_suite(raw, name=path.stem, path=path)
+    return parse_suite(raw, name=path.stem, path=path, device=device)
 
 
-def parse_suite(raw: Dict[str, Any], name: str = "suite", path: Optional[Path] = None) -> Suite:
-    """Check a suite given as a dict (as TOML parses it). Names are checked against the registries."""
+def parse_suite(raw: Dict[str, Any], name: str = "suite", path: Optional[Path] = None,
+                device: Optional[str] = None) -> Suite:
+    """Check a suite given as a dict (as TOML parses it). Names are checked against the registries.
+
+    ``[on_cuda]`` is checked always and merged over the suite when ``device`` (default: the
+    suite's own) resolves to a CUDA device.
+    """
     from ganzoo.registry import ARCHS, DATASETS, VARIANTS
 
     where = str(path) if path else name
     raw = copy.deepcopy(raw)
     body = dict(raw)
     _check_table(body, TOP_KEYS, where)
+    on_cuda = body.pop("on_cuda", None)
+    if on_cuda is not None:
+        _check_on_cuda(on_cuda, body.get("datasets") or {}, f"{where} [on_cuda]")
+        if resolve_device(device or body.get("device", "auto")).startswith("cuda"):
+            body = _merged(body, on_cuda)
+            raw = {**copy.deepcopy(body), "on_cuda": on_cuda, "applied": "on_cuda"}
     settings: Dict[str, Any] = body.get("overrides", {})
 
     seeds = body.get("seeds")
@@ -308,6 +330,28 @@ def parse_suite(raw: Dict[str, Any], name: str = "suite", path: Optional[Path] =
                  profile=body.get("profile", ""), device=body.get("device", "auto"),
                  workers=workers, threads_per_worker=threads, max_minutes=max_minutes,
                  quality=body.get("quality", True), raw=raw)
+
+
+def _check_on_cuda(table: Dict[str, Any], datasets: Dict[str, Any], where: str) -> None:
+    """``[on_cuda]``: only schedule keys, and only for datasets the suite has."""
+    _check_table(table, ON_CUDA_KEYS, where)
+    _check_table(table.get("train", {}), TRAIN_KEYS, f"{where} [train]")
+    _check_table(table.get("eval", {}), EVAL_KEYS, f"{where} [eval]")
+    for dname, sub in table.get("datasets", {}).items():
+        if dname not in datasets:
+            raise SuiteError(f"{where} [datasets.{dname}]: the suite has no dataset {dname!r}; "
+                             f"its datasets: {', '.join(datasets) or 'none'}")
+        if not isinstance(sub, dict):
+            raise SuiteError(f"{where} [datasets.{dname}] must be a table, got {sub!r}")
+        _check_table(sub, {**TRAIN_KEYS, **EVAL_KEYS, "note": str}, f"{where} [datasets.{dname}]")
+
+
+def _merged(base: Dict[str, Any], over: Dict[str, Any]) -> Dict[str, Any]:
+    """``over`` laid over ``base``: tables merged key by key, everything else replaced."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def _variant_list(value: Any, variants, where: str) -> Any:
