@@ -175,3 +175,15 @@ def test_dcgan_small_is_the_dcgan_net_at_half_the_channels():
     assert x.shape[1:] == (1, 28, 28) and out.shape == (3,)
     with pytest.raises(ValueError, match="'dcgan-small'.*28×28"):
         nets.build("dcgan-small", (1, 16, 16))
+
+
+def test_mlp_small_is_the_seed_mlp_at_half_width():
+    widths = lambda m: [l.out_features for l in m.modules() if isinstance(l, nn.Linear)]
+    G, D = nets.build("mlp", (1, 8, 8))
+    Gs, Ds = nets.build("mlp-small", (1, 8, 8), z_dim=16)
+    assert widths(G) == [256, 512, 1024, 64] and widths(Gs) == [128, 256, 512, 64]
+    assert widths(D)[:-1] == [1024, 512, 256] and widths(Ds)[:-1] == [512, 256, 128]
+    x, out = run(Gs, Ds, (1, 8, 8))
+    assert x.shape[1:] == (1, 8, 8) and out.shape == (3,)
+    with pytest.raises(ValueError, match="'mlp-small' is for images"):
+        nets.build("mlp-small", (2,))

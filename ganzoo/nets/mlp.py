@@ -80,6 +80,16 @@ def build_mlp(shape: Tuple[int, ...], z_dim: int = 100, num_classes: int = 0,
     return _build(shape, z_dim, num_classes, conditioning, d_norm, "mlp", g_hidden, d_hidden, nn.ReLU)
 
 
+@ARCHS.register("mlp-small")
+def build_mlp_small(shape: Tuple[int, ...], z_dim: int = 100, num_classes: int = 0,
+                    conditioning: str = "none", d_norm: str | None = None):
+    """The seed's MLP at half width (G 100-128-256-512-out, D in-512-256-128-1), for small images."""
+    if len(shape) == 1:
+        raise ValueError("architecture 'mlp-small' is for images; for 2D points use --arch mlp or toy-mlp")
+    half = [tuple(w // 2 for w in h) for h in (SEED_G_HIDDEN, SEED_D_HIDDEN)]
+    return _build(shape, z_dim, num_classes, conditioning, d_norm, "mlp-small", *half, nn.ReLU)
+
+
 # The toy nets of the Unrolled GAN notebook (Metz et al. 2017, poolio/unrolled_gan), reused
 # by GDPP (Elfeki et al. 2019, gdppgan_Synthetic.py): G and D each 2 hidden layers of 128
 # tanh units, linear output. Several times cheaper per step than 3×256 on a CPU.
