@@ -120,3 +120,47 @@ def test_killed_benchmark_resumes_with_every_run_exactly_once(tmp_path):
     log = proc.communicate(timeout=120)[0].decode()
     assert proc.returncode == 0 and "6 already in" in log and "0 to run" in log
     assert runs.read_bytes() == after
+
+
+def _children(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_sigterm_stops_the_workers_with_the_benchmark(tmp_path):
+    """`kill PID` (SIGTERM) of `ganzoo bench` ends its worker processes too: before, they were
+    left training as orphans whose results nobody would store."""
+    suite = tmp_path / "term.toml"
+    suite.write_text(SUITE.replace("workers = 1", "workers = 2").replace("steps = 150", "steps = 200000"))
+    proc = _bench(suite, tmp_path / "out")
+    workers = []
+    try:
+        _terminate_and_check(proc, workers)
+    finally:  # a failing check leaves nothing running behind it
+        for pid in [proc.pid, *workers]:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _terminate_and_check(proc, workers):
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and len(workers) < 2:
+        workers[:] = [p for p in _children(proc.pid) if "spawn_main" in open(f"/proc/{p}/cmdline").read()]
+        time.sleep(0.2)
+    assert len(workers) == 2, "the workers did not start:\n" + (proc.stdout.read().decode() if proc.poll() is not None else "")
+    time.sleep(2)  # let them start training
+    os.kill(proc.pid, signal.SIGTERM)  # the parent alone, as `kill PID` does
+    log = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode == 130 and "interrupted" in log, log
+    deadline = time.time() + 10
+    while time.time() < deadline and any(map(_alive, workers)):
+        time.sleep(0.1)
+    assert not any(map(_alive, workers))

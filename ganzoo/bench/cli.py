@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shlex
+import signal
 import sys
 
 from ganzoo.argtypes import csv_list, nonneg_minutes, positive_int
@@ -30,11 +31,23 @@ def add_bench(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar (one line per finished run)")
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _terminate_as_interrupt():
+    """SIGTERM (``kill``, a scheduler's pre-emption) takes the same path as Ctrl-C, so that the
+    worker pool is shut down and its processes killed instead of training on as orphans whose
+    results nobody stores. Returns the handler it replaced."""
+    return signal.signal(signal.SIGTERM, _interrupt)
+
+
 def run_bench(args) -> int:
     from ganzoo.bench.driver import bench
     from ganzoo.bench.suite import find_suite
 
     out = args.out or f"results/{find_suite(args.suite).stem}"
+    previous = _terminate_as_interrupt()
     try:
         result = bench(args.suite, out, seeds=args.seeds, steps=args.steps, variants=args.variants,
                        datasets=args.datasets, max_minutes=args.max_minutes, workers=args.workers,
@@ -46,6 +59,8 @@ def run_bench(args) -> int:
         print(f"\nganzoo bench: interrupted; the finished runs are kept in {out}/runs.jsonl. "
               f"Run the same command again to resume.", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     failed = result.statuses.get("failed", 0)
     if failed:  # a failed run is a result too: the report lists it with its error
         print(f"ganzoo bench: {failed} run(s) failed; see the report's \"Diverged and failed runs\" "

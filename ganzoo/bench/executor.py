@@ -154,9 +154,11 @@ class LocalExecutor(Executor):
                         else:
                             todo.appendleft(spec)
         finally:
+            # Taken before shutdown, which forgets them (``_processes`` becomes None).
+            procs = list((getattr(pool, "_processes", None) or {}).values())
             pool.shutdown(wait=not inflight, cancel_futures=True)
             if inflight:  # interrupted: do not leave workers training in the background
-                for proc in list(getattr(pool, "_processes", {}).values()):
+                for proc in procs:
                     proc.kill()
 
     def _new_pool(self, ctx, events) -> ProcessPoolExecutor:
