@@ -210,7 +210,13 @@ class PlainLoop:
         D.requires_grad_(False)
         with self.autocast():
             out_fake = D(G(torch.randn(B, self.z_dim, device=dev), fake_labels), fake_labels)
-        loss = v.g_loss(d_logits(out_fake))
+        if v.g_loss_sees_real():
+            idx = torch.randint(self.x.shape[0], (B,), device=dev)
+            with torch.no_grad(), self.autocast():
+                out_real = D(self.x[idx], self.y[idx] if cond else None)
+            loss = v.g_loss(d_logits(out_fake), d_logits(out_real))
+        else:
+            loss = v.g_loss(d_logits(out_fake))
         aux = v.g_aux_loss(out_fake, fake_labels)
         if aux is not None:
             loss = loss + aux

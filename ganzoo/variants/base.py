@@ -24,6 +24,7 @@ shape ``[B]``, in float32 even under autocast.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, ContextManager, Dict, Optional
 
@@ -126,6 +127,14 @@ class Variant:
     def __init__(self, **overrides: Any):
         self.hp = self.resolve_hparams(overrides)
 
+    @classmethod
+    def g_loss_sees_real(cls) -> bool:
+        """Whether ``g_loss`` takes a second argument: D's outputs on a real batch (e.g. a
+        relativistic loss). Read from its signature, so a one-argument ``g_loss`` is unchanged."""
+        params = [p for p in inspect.signature(cls.g_loss).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        return len(params) >= 3  # self, d_fake, d_real
+
     # ---- configuration -------------------------------------------------------------
     @classmethod
     def default_hparams(cls) -> Dict[str, Any]:
@@ -163,7 +172,11 @@ class Variant:
         raise NotImplementedError(f"{type(self).__name__} must define d_loss(d_real, d_fake)")
 
     def g_loss(self, d_fake: Tensor) -> Tensor:
-        raise NotImplementedError(f"{type(self).__name__} must define g_loss(d_fake)")
+        """G's loss from D's outputs on fakes. A variant may define ``g_loss(self, d_fake,
+        d_real)`` instead: the default G step then also passes D's outputs on a fresh real
+        batch (labels as for ``d_loss``, no gradient to D), and counts that batch in
+        :meth:`real_images_per_step`."""
+        raise NotImplementedError(f"{type(self).__name__} must define g_loss(d_fake) or g_loss(d_fake, d_real)")
 
     def d_penalty(self, D: nn.Module, real: Tensor, fake: Tensor,
                   labels: Optional[Tensor], fake_labels: Optional[Tensor]) -> Optional[Tensor]:
@@ -232,7 +245,13 @@ class Variant:
         try:
             with ctx.autocast():
                 out_fake = D(G(ctx.noise(), fake_labels), fake_labels)
-            loss = self.g_loss(d_logits(out_fake))
+            if self.g_loss_sees_real():
+                real, labels = ctx.real_batch(ctx.batch_size)
+                with torch.no_grad(), ctx.autocast():
+                    out_real = D(real, labels if self.conditional else None)
+                loss = self.g_loss(d_logits(out_fake), d_logits(out_real))
+            else:
+                loss = self.g_loss(d_logits(out_fake))
             logs = {"g_loss": loss.detach()}
             aux = self.g_aux_loss(out_fake, fake_labels)
             if aux is not None:
@@ -257,8 +276,9 @@ class Variant:
         return logs
 
     def real_images_per_step(self, batch_size: int) -> int:
-        """Real samples shown to D in one ``train_step`` (for img/s)."""
-        return self.n_critic * batch_size
+        """Real samples shown to D in one ``train_step`` (for img/s); a two-argument
+        ``g_loss`` adds the G step's real batch."""
+        return (self.n_critic + self.g_loss_sees_real()) * batch_size
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
