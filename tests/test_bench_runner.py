@@ -11,7 +11,7 @@ from ganzoo.bench.store import RunStore
 from ganzoo.bench.suite import parse_suite
 from ganzoo.registry import VARIANTS
 from ganzoo.variants.minimax import NonSaturating
-from toy_variants import NanAfter30
+from toy_variants import NanAfter30, registered
 
 
 class Raises(NonSaturating):
@@ -23,11 +23,8 @@ class Raises(NonSaturating):
 
 @pytest.fixture
 def test_variants():
-    VARIANTS.register("test-nan", NanAfter30)
-    VARIANTS.register("test-raise", Raises)
-    yield
-    VARIANTS.unregister("test-nan")
-    VARIANTS.unregister("test-raise")
+    with registered(test_nan=NanAfter30, test_raise=Raises):
+        yield
 
 
 def fake_quality(trainer, spec, final):

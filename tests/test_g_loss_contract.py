@@ -13,6 +13,7 @@ from ganzoo.registry import VARIANTS
 from ganzoo.trainer import TrainConfig, Trainer
 from ganzoo.variants.conditional import ConditionalGAN
 from ganzoo.variants.minimax import NonSaturating
+from toy_variants import registered as registered_variants
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "ganzoo-relativistic" / "ganzoo_relativistic.py"
 
@@ -34,11 +35,8 @@ class ConditionalSeesReal(ConditionalGAN):
 
 @pytest.fixture
 def registered():
-    VARIANTS.register("test-sees-real", SeesReal)
-    VARIANTS.register("test-cond-sees-real", ConditionalSeesReal)
-    yield
-    VARIANTS.unregister("test-sees-real")
-    VARIANTS.unregister("test-cond-sees-real")
+    with registered_variants(test_sees_real=SeesReal, test_cond_sees_real=ConditionalSeesReal):
+        yield
 
 
 def example_module():

@@ -1,4 +1,6 @@
 """Deliberately odd variants for tests (registered by the tests that need them)."""
+import contextlib
+
 from ganzoo.variants.minimax import NonSaturating
 
 
@@ -25,3 +27,18 @@ class NanAfter30(LossChangesAfter):
 
     after = 30
     factor = float("nan")
+
+
+@contextlib.contextmanager
+def registered(**variants):
+    """Register test variants (name: class; ``_`` in a name stands for ``-``) for the block."""
+    from ganzoo.registry import VARIANTS
+
+    names = {k.replace("_", "-"): v for k, v in variants.items()}
+    for name, cls in names.items():
+        VARIANTS.register(name, cls)
+    try:
+        yield
+    finally:
+        for name in names:
+            VARIANTS.unregister(name)
