@@ -469,9 +469,7 @@ class Trainer:
         samples and is evaluated; its ``fit`` raises :class:`CheckpointError`.
         """
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no checkpoint at {path}")
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = read_checkpoint(path)
         cfg = dict(state["config"])
         cfg.update(config_overrides)
         if cfg.get("perf") == "graph" and "perf" not in config_overrides:
@@ -508,3 +506,26 @@ def _progress_bar(total: int, initial: int, desc: str):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True, leave=False)
+
+
+CHECKPOINT_KEYS = ("variant", "arch", "config", "dataset", "step", "G", "D")
+
+
+def read_checkpoint(path) -> Dict[str, Any]:
+    """A checkpoint's contents, or a :class:`CheckpointError` that says what the file is not
+    (missing, not a torch file, truncated, or a torch file that is not a ganzoo checkpoint)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # pickle, zip and EOF errors all mean: not a readable checkpoint
+        raise CheckpointError(
+            f"{path} is not a readable ganzoo checkpoint ({type(err).__name__}: {err}); "
+            f"a checkpoint is written by `ganzoo train` (DIR/checkpoint.pt) or kept by "
+            f"`ganzoo bench` (RESULTS/checkpoints/<run_id>.pt)") from None
+    missing = [k for k in CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise CheckpointError(f"{path} is a torch file but not a ganzoo checkpoint: it lacks "
+                              f"{', '.join(missing)}")
+    return state

@@ -68,3 +68,19 @@ def test_ganzoo_sample_and_eval_read_a_bench_checkpoint(bench_run, tmp_path, cap
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["eval", str(out / record["checkpoint"]), "--n", "500"]) == 0
     assert "modes" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["sample", "eval"])
+def test_a_file_that_is_not_a_checkpoint_is_a_clear_error(bench_run, tmp_path, capsys, command):
+    out, record, _ = bench_run
+    good = (out / record["checkpoint"]).read_bytes()
+    files = {"garbage.pt": b"this is not a checkpoint\n", "truncated.pt": good[: len(good) // 2]}
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    for name, says in (("garbage.pt", "not a readable ganzoo checkpoint"),
+                       ("truncated.pt", "not a readable ganzoo checkpoint"),
+                       ("other.pt", "not a ganzoo checkpoint: it lacks variant")):
+        code = main([command, str(tmp_path / name)])
+        err = capsys.readouterr().err
+        assert code == 2 and says in err and "Traceback" not in err, (name, err)

@@ -41,16 +41,14 @@ def add_eval(sub) -> None:
 
 def run_eval(args) -> int:
     from ganzoo.metrics.evaluation import evaluate
-    from ganzoo.trainer import Trainer
+    from ganzoo.trainer import Trainer, read_checkpoint
 
     overrides = {} if args.data_root is None else {"data_root": args.data_root}
     data = None
     if overrides:
-        import torch
-
         from ganzoo.data import load
 
-        spec = dict(torch.load(args.checkpoint, map_location="cpu", weights_only=False)["dataset"])
+        spec = dict(read_checkpoint(args.checkpoint)["dataset"])
         spec.update(overrides)
         data = load(spec.pop("name"), **spec)
     trainer = Trainer.from_checkpoint(args.checkpoint, data=data, device=args.device)
