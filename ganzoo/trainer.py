@@ -155,6 +155,9 @@ class Trainer:
         if self.variant.conditional and not data.labelled:
             raise ConfigError(f"variant {self.variant.name!r} is conditional and needs labels, "
                               f"but dataset {data.name!r} has none")
+        if self.config.batch_size > len(data):  # batches are drawn with replacement: it would run, meaninglessly
+            raise ConfigError(f"batch_size {self.config.batch_size} is larger than dataset {data.name!r} "
+                              f"({len(data)} samples); valid: 1 to {len(data)}")
         self.data = data.to(self.device)
         self.arch = arch or self.variant.preferred_arch.get(data.kind, "mlp")
         # How to load this dataset again (for resume / sampling from a checkpoint).

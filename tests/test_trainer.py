@@ -124,3 +124,12 @@ def test_seed_mlp_matches_the_seed_architecture():
     assert out.shape == (5, 1, 28, 28) and out.abs().max() <= 1
     assert D(out).shape == (5,)
     assert not any(isinstance(m, torch.nn.Sigmoid) for m in D.modules())  # the sigmoid is in the loss
+
+
+def test_a_batch_larger_than_the_dataset_is_an_error_naming_the_valid_range():
+    from ganzoo.data import load
+
+    data = load("ring8", n=500)
+    with pytest.raises(ConfigError, match=r"batch_size 501 is larger than dataset 'ring8' \(500 samples\); valid: 1 to 500"):
+        Trainer("nsgan", data, config=TrainConfig(batch_size=501))
+    assert Trainer("nsgan", data, config=TrainConfig(batch_size=500)).config.batch_size == 500
