@@ -24,6 +24,7 @@ shape ``[B]``, in float32 even under autocast.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, ContextManager, Dict, Optional
@@ -131,9 +132,7 @@ class Variant:
     def g_loss_sees_real(cls) -> bool:
         """Whether ``g_loss`` takes a second argument: D's outputs on a real batch (e.g. a
         relativistic loss). Read from its signature, so a one-argument ``g_loss`` is unchanged."""
-        params = [p for p in inspect.signature(cls.g_loss).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        return len(params) >= 3  # self, d_fake, d_real
+        return _takes_d_real(cls.g_loss)
 
     # ---- configuration -------------------------------------------------------------
     @classmethod
@@ -279,6 +278,14 @@ class Variant:
         """Real samples shown to D in one ``train_step`` (for img/s); a two-argument
         ``g_loss`` adds the G step's real batch."""
         return (self.n_critic + self.g_loss_sees_real()) * batch_size
+
+
+@functools.lru_cache(maxsize=None)
+def _takes_d_real(g_loss) -> bool:
+    """Once per function, not per step: the signature is read on the training path."""
+    params = [p for p in inspect.signature(g_loss).parameters.values()
+              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(params) >= 3  # self, d_fake, d_real
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
