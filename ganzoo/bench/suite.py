@@ -104,6 +104,7 @@ DATASET_KEYS = {**TRAIN_KEYS, **EVAL_KEYS, "metric": str, "threshold": (int, flo
 VARIANT_KEYS = {"hparams": dict, "arch": (str, list)}
 ON_CUDA_KEYS = {"profile": str, "workers": int, "threads_per_worker": int, "max_minutes": (int, float),
                 "train": dict, "eval": dict, "datasets": dict}
+ON_CUDA_DATASET_KEYS = {**TRAIN_KEYS, **EVAL_KEYS, "note": str}  # a schedule, not a new matrix
 
 TRAIN_DEFAULTS: Dict[str, Any] = dict(steps=1000, batch_size=64, precision="fp32", perf="eager",
                                       z_dim=100, log_every=50, eval_every=0)
@@ -343,7 +344,7 @@ def _check_on_cuda(table: Dict[str, Any], datasets: Dict[str, Any], where: str) 
                              f"its datasets: {', '.join(datasets) or 'none'}")
         if not isinstance(sub, dict):
             raise SuiteError(f"{where} [datasets.{dname}] must be a table, got {sub!r}")
-        _check_table(sub, {**TRAIN_KEYS, **EVAL_KEYS, "note": str}, f"{where} [datasets.{dname}]")
+        _check_table(sub, ON_CUDA_DATASET_KEYS, f"{where} [datasets.{dname}]")
 
 
 def _merged(base: Dict[str, Any], over: Dict[str, Any]) -> Dict[str, Any]:
