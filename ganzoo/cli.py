@@ -1,14 +1,16 @@
 """The ``ganzoo`` command: list, train, sample (and the commands later modules add).
 
 Each subcommand is a pair of functions, ``add_<name>(subparsers)`` and ``run_<name>(args)``;
-errors a user can fix (unknown names, missing files, bad values) print one clear line
-and exit with status 2, never a traceback.
+errors a user can fix (unknown names, missing files, bad values, a results folder that is
+busy or cannot be written) print one clear line and exit with status 2, never a traceback
+unless ``--debug`` is given.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import traceback
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -17,10 +19,12 @@ from ganzoo.data.base import DataError
 from ganzoo.registry import ARCHS, DATASETS, PLUGIN_ERRORS, VARIANTS, UnknownNameError
 from ganzoo.variants.base import VariantError
 from ganzoo.bench import cli as bench_cli  # light: heavy imports happen when a command runs
+from ganzoo.bench.lock import FolderBusyError, StoreWriteError
 from ganzoo.metrics import cli as metrics_cli  # light, like bench_cli
 
 # Exceptions that mean "the user asked for something that cannot be": shown as one line.
-USER_ERRORS: tuple = (UnknownNameError, ValueError, FileNotFoundError, DataError)
+USER_ERRORS: tuple = (UnknownNameError, ValueError, FileNotFoundError, DataError, FolderBusyError,
+                      StoreWriteError)
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
@@ -86,7 +90,7 @@ def parse_hparams(pairs: List[str]) -> Dict[str, object]:
 
 def run_train(args) -> int:
     from ganzoo.data import load
-    from ganzoo.trainer import TrainConfig, Trainer
+    from ganzoo.trainer import CheckpointError, TrainConfig, Trainer, read_checkpoint
 
     out = Path(args.out)
     ckpt = out / "checkpoint.pt"
@@ -100,6 +104,11 @@ def run_train(args) -> int:
     data = load(args.dataset, split=args.split, data_root=args.data_root, download=args.download)
     print(f"data: {data.source or data.name} ({len(data)} samples, shape {list(data.shape)})")
     if args.resume and ckpt.is_file():
+        saved = read_checkpoint(ckpt)
+        if (saved["variant"], saved["dataset"].get("name")) != (args.variant, args.dataset):
+            raise CheckpointError(f"--resume: {ckpt} holds {saved['variant']} on {saved['dataset'].get('name')}, "
+                                  f"not {args.variant} on {args.dataset}; resume it with those names, or "
+                                  f"give this run another --out")
         trainer = Trainer.from_checkpoint(ckpt, data=data, steps=args.steps)
         print(f"resuming from {ckpt} at step {trainer.step}")
     else:
@@ -157,10 +166,14 @@ COMMANDS: Dict[str, tuple] = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ganzoo", description="A benchmark suite for GAN variants.")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of every error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for add, _ in COMMANDS.values():
         add(sub)
+    for p in sub.choices.values():  # `ganzoo train --debug ...` works too
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the traceback of every error")
     return parser
 
 
@@ -170,6 +183,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return run(args)
     except USER_ERRORS as err:
+        if args.debug:
+            traceback.print_exc()
         print(f"ganzoo {args.command}: error: {err}", file=sys.stderr)
         return 2
     except VariantError as err:  # a variant (perhaps a plugin) raised while training: its traceback, then one line

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ganzoo import nets, perf
+from ganzoo import faults, nets, perf
 from ganzoo.data.base import TensorData
 from ganzoo.registry import VARIANTS
 from ganzoo.variants.base import StepContext, Variant, VariantError
@@ -106,9 +106,18 @@ class History:
 def pick_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    valid = "valid: auto, cpu, cuda, cuda:N"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"unknown device {device!r}; {valid}") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device {device!r} is not one ganzoo trains on; {valid}")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} asked for, but CUDA is not available here; use 'cpu' or 'auto'")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                          f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     return dev
 
 
@@ -401,7 +410,7 @@ class Trainer:
         per-step values; enough to sample and evaluate, not to train on.
         """
         state = {
-            "format": 1,
+            "format": CHECKPOINT_FORMAT,
             "variant": self.variant.name, "arch": self.arch,
             "config": asdict(self.config), "dataset": self.dataset_spec,
             "data_shape": list(self.data.shape), "num_classes": self.data.num_classes,
@@ -432,6 +441,8 @@ class Trainer:
         os.close(fd)
         try:
             torch.save(self.state_dict(optimizer=optimizer), tmp)
+            if faults.armed("checkpoint-write"):
+                faults.truncate_then_die(tmp)
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
@@ -511,6 +522,7 @@ def _progress_bar(total: int, initial: int, desc: str):
     return tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True, leave=False)
 
 
+CHECKPOINT_FORMAT = 1  # raise when the layout changes; read_checkpoint refuses other formats
 CHECKPOINT_KEYS = ("variant", "arch", "config", "dataset", "step", "G", "D")
 
 
@@ -531,4 +543,14 @@ def read_checkpoint(path) -> Dict[str, Any]:
     if missing:
         raise CheckpointError(f"{path} is a torch file but not a ganzoo checkpoint: it lacks "
                               f"{', '.join(missing)}")
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is a ganzoo checkpoint in format {state.get('format')!r}, written "
+                              f"by another ganzoo version; this one ({ganzoo_version()}) reads format "
+                              f"{CHECKPOINT_FORMAT}: use the ganzoo that wrote it, or train the run again")
     return state
+
+
+def ganzoo_version() -> str:
+    import ganzoo
+
+    return ganzoo.__version__

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from ganzoo.bench.executor import Executor, LocalExecutor
+from ganzoo.bench.lock import exclusive, unwritable
 from ganzoo.bench.runner import environment, now
 from ganzoo.bench.store import RunStore
 from ganzoo.bench.suite import Plan, RunSpec, expand, load_suite
@@ -76,12 +77,29 @@ def bench(suite_ref, out, *, seeds=None, steps=None, variants=None, datasets=Non
           download: bool = False, retry_failed: bool = False, progress: bool = True,
           report: bool = True, command: Optional[str] = None,
           executor: Optional[Executor] = None, log=print) -> BenchResult:
-    """Run the suite ``suite_ref`` (a name in benchmarks/ or a path) into ``out``."""
+    """Run the suite ``suite_ref`` (a name in benchmarks/ or a path) into ``out``.
+
+    Holds ``out``'s bench lock throughout (:mod:`ganzoo.bench.lock`): a second bench on the
+    same folder raises :class:`FolderBusyError`; a folder that cannot be written raises
+    :class:`StoreWriteError` before anything is trained, or when the first write fails.
+    """
     t0 = time.time()
     suite = load_suite(suite_ref, device=device) if not hasattr(suite_ref, "datasets") else suite_ref
+    command = command or " ".join(sys.argv)
+    with exclusive(out, command):
+        return _bench(suite, out, t0, seeds=seeds, steps=steps, variants=variants, datasets=datasets,
+                      max_minutes=max_minutes, workers=workers, threads=threads, device=device,
+                      data_root=data_root, download=download, retry_failed=retry_failed,
+                      progress=progress, report=report, command=command, executor=executor, log=log)
+
+
+def _bench(suite, out, t0, *, seeds, steps, variants, datasets, max_minutes, workers, threads, device,
+           data_root, download, retry_failed, progress, report, command, executor, log) -> BenchResult:
     plan: Plan = expand(suite, seeds=seeds, steps=steps, variants=variants, datasets=datasets,
                         data_root=data_root, download=download, device=device)
     store = RunStore(out)
+    for tmp in store.remove_leftovers():
+        log(f"  removed {tmp.relative_to(store.dir)}, left half-written by an interrupted bench")
     done = store.finished(include_failed=not retry_failed)
     todo = [s for s in plan.specs if s.run_id not in done]
     n_workers = workers or suite.workers
@@ -89,7 +107,8 @@ def bench(suite_ref, out, *, seeds=None, steps=None, variants=None, datasets=Non
     if n_workers > 1 and n_threads == 0:
         n_threads = 1
     budget = suite.max_minutes if max_minutes is None else max_minutes
-    executor = executor or LocalExecutor(workers=n_workers, threads=n_threads)
+    executor = executor or LocalExecutor(workers=n_workers, threads=n_threads,
+                                         run_timeout_s=60 * suite.run_timeout_minutes)
     env = environment(workers=executor.workers, threads_per_worker=n_threads)
 
     log(f"ganzoo bench {suite.name}: {len(plan.specs)} runs in the matrix, "
@@ -98,9 +117,9 @@ def bench(suite_ref, out, *, seeds=None, steps=None, variants=None, datasets=Non
     for note in plan.skipped:
         log(f"  note: {note}")
     inv_id = uuid.uuid4().hex[:12]
-    store.log_invocation({
+    _write(store, store.log_invocation, {
         "event": "start", "id": inv_id, "started": now(), "t0_unix": t0,
-        "command": command or " ".join(sys.argv), "out": str(out),
+        "command": command, "out": str(out),
         "suite": {"name": suite.name, "path": suite.path, "description": suite.description,
                   "profile": suite.profile, "raw": suite.raw},
         "datasets": list(plan.probes), "skipped": plan.skipped,
@@ -139,7 +158,8 @@ def bench(suite_ref, out, *, seeds=None, steps=None, variants=None, datasets=Non
     try:
         for spec, record in executor.map(todo, out_dir=str(out), env=env,
                                          should_launch=should_launch, on_event=on_event):
-            store.append(record)
+            _write(store, store.append, record)
+            store.partial_path(spec.run_id).unlink(missing_ok=True)  # stored: no resuming it now
             running.pop(spec.run_id, None)
             result.ran += 1
             status = record.get("status", "?")
@@ -172,12 +192,21 @@ def bench(suite_ref, out, *, seeds=None, steps=None, variants=None, datasets=Non
             log(f"the report could not be written (above); the runs are kept in {store.path}: "
                 f"fix the problem and run `ganzoo report {out}`")
     result.wall_s = time.time() - t0
-    store.log_invocation({"event": "end", "id": inv_id, "finished": now(), "wall_s": result.wall_s,
+    _write(store, store.log_invocation, {"event": "end", "id": inv_id, "finished": now(), "wall_s": result.wall_s,
                           "ran": result.ran, "not_launched": result.not_launched,
                           "statuses": result.statuses})
     log(f"ganzoo bench {suite.name}: {result.ran} run(s) in {_fmt_s(result.wall_s)} "
         f"({', '.join(f'{v} {k}' for k, v in sorted(result.statuses.items())) or 'nothing to do'})")
     return result
+
+
+def _write(store: RunStore, write, record: Dict[str, Any]) -> None:
+    """One store write; an OS error (read-only folder, full disk) becomes a StoreWriteError
+    that says the earlier results are intact (the store cuts a failed append back)."""
+    try:
+        write(record)
+    except OSError as err:
+        raise unwritable(store.dir, err, "a record") from None
 
 
 def prepare_quality(plan: Plan, datasets, log=print) -> None:

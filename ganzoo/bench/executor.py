@@ -7,6 +7,12 @@ this process (``workers=1``) or in a pool of worker processes, each limited to
 ``threads`` torch threads, so that independent runs use every core without
 fighting over them. A distributed engine implements the same method.
 
+With ``run_timeout_s`` set, runs always go to worker processes (one is enough): a run
+that is still going after that long -- a plugin whose step hangs -- has its worker
+killed and is recorded ``failed`` with ``failure = "timeout"``; the runs in flight
+beside it start again, and the suite goes on. A worker dies with its parent
+(``PR_SET_PDEATHSIG`` on Linux), so a bench killed by SIGKILL leaves no run training on.
+
 Worker processes are started with ``spawn`` (safe with torch's thread pools); they
 see the variants that importing ganzoo registers, plugins included, but not a
 variant registered by hand in the parent process: use ``workers=1`` for those.
@@ -16,6 +22,7 @@ from __future__ import annotations
 import abc
 import multiprocessing as mp
 import queue
+import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -59,13 +66,26 @@ _EVENTS: Optional[Any] = None
 def _worker_init(events, threads: int) -> None:
     global _EVENTS
     _EVENTS = events
+    _die_with_parent()
     _set_threads(threads)
 
 
-def _worker_progress(run_id: str, step: int, total: int) -> None:
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker when its parent dies (elsewhere: nothing)."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _worker_progress(run_id: str, step: int, total: int, kind: str = "step") -> None:
     if _EVENTS is not None:
         try:
-            _EVENTS.put_nowait(("step", run_id, step, total))
+            _EVENTS.put_nowait((kind, run_id, step, total))
         except Exception:  # progress is best effort
             pass
 
@@ -73,20 +93,22 @@ def _worker_progress(run_id: str, step: int, total: int) -> None:
 def _worker_run(spec: RunSpec, out_dir: str, env: Dict[str, Any]) -> Dict[str, Any]:
     from ganzoo.bench.runner import run_spec
 
+    _worker_progress(spec.run_id, 0, spec.steps, kind="running")  # the run's clock starts here
     return run_spec(spec, out_dir, env, progress=_worker_progress)
 
 
 class LocalExecutor(Executor):
     """Runs on this machine: in-process for ``workers=1``, else a pool of worker processes."""
 
-    def __init__(self, workers: int = 1, threads: int = 0):
+    def __init__(self, workers: int = 1, threads: int = 0, run_timeout_s: float = 0.0):
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = workers
         self.threads = threads
+        self.run_timeout_s = run_timeout_s
 
     def map(self, specs, *, out_dir, env, should_launch=lambda: True, on_event=None):
-        if self.workers == 1:
+        if self.workers == 1 and not self.run_timeout_s:
             yield from self._in_process(specs, out_dir, env, should_launch, on_event)
         else:
             yield from self._pool(specs, out_dir, env, should_launch, on_event)
@@ -106,7 +128,14 @@ class LocalExecutor(Executor):
     def _pool(self, specs, out_dir, env, should_launch, on_event):
         ctx = mp.get_context("spawn")
         events = ctx.Queue()
-        emit = on_event or (lambda *a: None)
+        began: Dict[str, float] = {}  # run_id -> when its worker started it
+
+        def emit(kind, run_id, step, total):
+            if kind == "running":
+                began[run_id] = time.monotonic()
+            elif on_event is not None:
+                on_event(kind, run_id, step, total)
+
         todo = deque(specs)
         pool = self._new_pool(ctx, events)
         inflight: Dict[Any, RunSpec] = {}
@@ -138,6 +167,18 @@ class LocalExecutor(Executor):
                         died[spec.run_id] = spec
                         continue
                     yield spec, record
+                late = self._overdue(inflight, began)
+                if late and not broken:  # past its time limit: kill the pool; the others start again
+                    _kill(pool)
+                    for spec in inflight.values():
+                        began.pop(spec.run_id, None)
+                        if spec.run_id not in late:
+                            todo.appendleft(spec)
+                    inflight.clear()
+                    pool = self._new_pool(ctx, events)
+                    for spec in late.values():
+                        yield spec, _timed_out(spec, env, self.run_timeout_s)
+                    continue
                 if broken:  # a worker died (e.g. killed for memory): every run in flight died with the pool
                     for fut, spec in list(inflight.items()):
                         broken[spec.run_id] = None
@@ -154,16 +195,31 @@ class LocalExecutor(Executor):
                         else:
                             todo.appendleft(spec)
         finally:
-            # Taken before shutdown, which forgets them (``_processes`` becomes None).
-            procs = list((getattr(pool, "_processes", None) or {}).values())
-            pool.shutdown(wait=not inflight, cancel_futures=True)
             if inflight:  # interrupted: do not leave workers training in the background
-                for proc in procs:
-                    proc.kill()
+                _kill(pool)
+            else:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def _overdue(self, inflight: Dict[Any, RunSpec], began: Dict[str, float]) -> Dict[str, RunSpec]:
+        """The runs in flight that have been running longer than ``run_timeout_s``."""
+        if not self.run_timeout_s:
+            return {}
+        t = time.monotonic()
+        return {s.run_id: s for s in inflight.values()
+                if s.run_id in began and t - began[s.run_id] > self.run_timeout_s}
 
     def _new_pool(self, ctx, events) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
                                    initializer=_worker_init, initargs=(events, self.threads))
+
+
+def _kill(pool: ProcessPoolExecutor) -> None:
+    """Shut ``pool`` down and kill its processes now (runs in flight are lost)."""
+    # Taken before shutdown, which forgets them (``_processes`` becomes None).
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        proc.kill()
 
 
 def _drain(events, emit) -> None:
@@ -173,6 +229,17 @@ def _drain(events, emit) -> None:
         except (queue.Empty, OSError, EOFError):
             return
         emit(*ev)
+
+
+def _timed_out(spec: RunSpec, env: Dict[str, Any], limit_s: float) -> Dict[str, Any]:
+    from ganzoo.bench.runner import base_record, now
+
+    rec = base_record(spec, env)
+    rec.update(status="failed", failure="timeout", timing={"finished": now(), "wall_s": limit_s},
+               error=f"timeout: the run was still going after run_timeout_minutes = {limit_s / 60:g} "
+                     f"and was stopped (its worker process killed); the suite went on",
+               traceback=None)
+    return rec
 
 
 def _died(spec: RunSpec, env: Dict[str, Any], err: Optional[BaseException]) -> Dict[str, Any]:

@@ -145,13 +145,16 @@ def _train_and_measure(spec: RunSpec, record: Dict[str, Any], store, progress) -
     timing = record["timing"]
     t0 = time.perf_counter()
     data = load_data(spec)
-    config = TrainConfig(steps=spec.steps, batch_size=spec.batch_size, seed=spec.seed,
-                         z_dim=spec.z_dim, device=spec.device, precision=spec.precision,
-                         perf=spec.perf, log_every=spec.log_every, eval_every=spec.eval_every,
-                         hparams=dict(spec.hparams))
-    trainer = Trainer(spec.variant, data, arch=spec.arch, config=config,
-                      dataset_spec={"name": spec.dataset, "split": spec.split,
-                                    "data_root": spec.data_root, **spec.data_options})
+    partial = store.partial_path(spec.run_id) if spec.checkpoint_every else None
+    trainer = _resume(partial, data, record)
+    if trainer is None:
+        config = TrainConfig(steps=spec.steps, batch_size=spec.batch_size, seed=spec.seed,
+                             z_dim=spec.z_dim, device=spec.device, precision=spec.precision,
+                             perf=spec.perf, log_every=spec.log_every, eval_every=spec.eval_every,
+                             checkpoint_every=spec.checkpoint_every, hparams=dict(spec.hparams))
+        trainer = Trainer(spec.variant, data, arch=spec.arch, config=config, checkpoint_path=partial,
+                          dataset_spec={"name": spec.dataset, "split": spec.split,
+                                        "data_root": spec.data_root, **spec.data_options})
     record["env"]["device"] = device_name(trainer.device)
     timing["setup_s"] = time.perf_counter() - t0
     protocol: Dict[str, Any] = {}
@@ -199,6 +202,29 @@ def _train_and_measure(spec: RunSpec, record: Dict[str, Any], store, progress) -
         progress(spec.run_id, trainer.step, spec.steps)
     _keep_samples(trainer, spec, store)
     _keep_checkpoint(trainer, spec, record, store)
+
+
+def _resume(partial: Optional[Path], data, record: Dict[str, Any]):
+    """The trainer saved mid-way in ``partial`` by an earlier, killed attempt at this run
+    (the path is keyed by run_id, so it is this very configuration), or None to start at
+    step 0. Resuming restores the optimizers, history and RNG states, so the run goes on
+    exactly as if it had not stopped. A checkpoint that cannot be read, or that was saved
+    after its run had ended (killed before its record was stored), is dropped."""
+    from ganzoo.trainer import CheckpointError, Trainer
+
+    if partial is None or not partial.is_file():
+        return None
+    try:
+        trainer = Trainer.from_checkpoint(partial, data=data)
+    except CheckpointError as err:
+        record["resume_note"] = f"partial checkpoint dropped: {err}"
+        partial.unlink(missing_ok=True)
+        return None
+    if trainer.history.status != "running":
+        partial.unlink(missing_ok=True)
+        return None
+    record["resumed_from_step"] = trainer.step
+    return trainer
 
 
 def step_compute(trainer, spec: RunSpec) -> Dict[str, Any]:

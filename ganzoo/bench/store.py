@@ -5,17 +5,21 @@ appending, then flushed and fsync'ed, under an exclusive lock (``runs.jsonl.lock
 so that two writers never interleave. Lines already written are never rewritten:
 a benchmark that is killed loses at most the run in flight, and re-running it skips
 every run_id already present. A line cut short by a crash in the middle of a write
-(no trailing newline) is not a finished run; the next append trims it first.
+(no trailing newline) is not a finished run; the next append trims it first. A write
+that fails (disk full, read-only) is cut back to where it began, so the file never
+keeps half a line of its own making.
 
 Beside the store: ``DIR/samples/<run_id>.npz`` (samples kept for the report's
 figures), ``DIR/checkpoints/<run_id>.pt`` (each run's final G and D, no optimizer
 state: ``ganzoo eval`` / ``ganzoo sample`` score or draw from it later; the record's
-``checkpoint`` is that path relative to DIR) and ``DIR/invocations.jsonl`` (one line per ``ganzoo bench`` call: the
+``checkpoint`` is that path relative to DIR), ``DIR/partial/<run_id>.pt`` (a run in
+flight's full checkpoint, from which a killed run resumes) and ``DIR/invocations.jsonl`` (one line per ``ganzoo bench`` call: the
 command, the suite, when it started and ended).
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import io
 import json
@@ -28,10 +32,13 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import numpy as np
 
+from ganzoo import faults
+
 RUNS = "runs.jsonl"
 INVOCATIONS = "invocations.jsonl"
 SAMPLES = "samples"
 CHECKPOINTS = "checkpoints"
+PARTIAL = "partial"  # full checkpoints of runs in flight, for resuming a killed run mid-way
 
 
 def _clean(obj: Any) -> Any:
@@ -63,10 +70,11 @@ def locked(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def append_line(path: Path, line: str, lock: Optional[Path] = None) -> None:
+def append_line(path: Path, line: str, lock: Optional[Path] = None, fault_point: str = "") -> None:
     """Append one line durably: lock, trim a torn tail, one write, flush, fsync.
 
-    ``lock``: the lock file (default: ``<path>.lock``).
+    ``lock``: the lock file (default: ``<path>.lock``). ``fault_point``: this write's name
+    for :mod:`ganzoo.faults` (tests only).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     data = (line.rstrip("\n") + "\n").encode()
@@ -74,10 +82,17 @@ def append_line(path: Path, line: str, lock: Optional[Path] = None) -> None:
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             _trim_torn_tail(fd, path)
-            written = os.write(fd, data)
-            if written != len(data):  # a short write on a regular file: disk full
-                raise OSError(f"short write to {path} ({written} of {len(data)} bytes)")
-            os.fsync(fd)
+            size = os.fstat(fd).st_size
+            if fault_point and faults.armed(fault_point):
+                faults.half_write_then_die(fd, data)
+            try:
+                written = os.write(fd, data)
+                if written != len(data):  # a short write on a regular file: the disk is full
+                    raise OSError(errno.ENOSPC, f"no space left (a short write, {written} of {len(data)} bytes)")
+                os.fsync(fd)
+            except OSError:
+                os.ftruncate(fd, size)  # no half line left behind: the earlier lines stay as they were
+                raise
         finally:
             os.close(fd)
 
@@ -142,7 +157,7 @@ class RunStore:
     def append(self, record: Dict[str, Any]) -> None:
         if not record.get("run_id"):
             raise ValueError("a run record needs a run_id")
-        append_line(self.path, dumps(record))
+        append_line(self.path, dumps(record), fault_point="store-append")
 
     # ---- beside the store ------------------------------------------------------------
     def samples_path(self, run_id: str) -> Path:
@@ -155,6 +170,21 @@ class RunStore:
     def checkpoint_path(self, run_id: str) -> Path:
         """Where a run's compact checkpoint lives (the record stores it relative to DIR)."""
         return self.dir / CHECKPOINTS / f"{run_id}.pt"
+
+    def partial_path(self, run_id: str) -> Path:
+        """A run in flight's full checkpoint (optimizer state included), every ``checkpoint_every``
+        steps; a killed run resumes from it; removed once the run's record is stored."""
+        return self.dir / PARTIAL / f"{run_id}.pt"
+
+    def remove_leftovers(self) -> List[Path]:
+        """Temporary files a killed writer left beside the store (never a finished file);
+        call only while holding the folder's bench lock. Returns what was removed."""
+        gone = []
+        for sub in (SAMPLES, CHECKPOINTS, PARTIAL):
+            for tmp in (self.dir / sub).glob("*.tmp"):
+                tmp.unlink(missing_ok=True)
+                gone.append(tmp)
+        return gone
 
     def load_samples(self, run_id: str) -> Optional[Dict[str, np.ndarray]]:
         p = self.samples_path(run_id)
@@ -181,6 +211,8 @@ def save_npz_atomic(path: Path, **arrays: np.ndarray) -> Path:
             f.write(buf.getvalue())
             f.flush()
             os.fsync(f.fileno())
+        if faults.armed("samples-write"):
+            faults.truncate_then_die(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

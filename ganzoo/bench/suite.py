@@ -20,6 +20,8 @@ File format (every key optional unless marked; unknown keys are errors)::
     workers = 1                    # parallel worker processes
     threads_per_worker = 0         # torch threads per worker (0: torch's default)
     max_minutes = 0                # stop launching runs after this many minutes (0: no limit)
+    run_timeout_minutes = 0        # a run still going after this long is ended as failed
+                                   #   (timeout) and the suite goes on (0: no limit)
     quality = true                 # false: throughput only, no evaluation
 
     [train]                        # defaults for every dataset
@@ -30,6 +32,8 @@ File format (every key optional unless marked; unknown keys are errors)::
     z_dim = 100
     log_every = 50
     eval_every = 250               # 0: evaluate at the end only
+    checkpoint_every = 0           # G steps between a run's full checkpoints in DIR/partial/:
+                                   #   a killed run resumes from the last one (0: restarts)
 
     [eval]
     samples = 2000                 # generated samples per curve point
@@ -91,11 +95,12 @@ class SuiteError(ValueError):
 TOP_KEYS = {
     "name": str, "description": str, "profile": str, "seeds": list, "variants": (str, list),
     "exclude_variants": list, "device": str, "workers": int, "threads_per_worker": int,
-    "max_minutes": (int, float), "quality": bool, "train": dict, "eval": dict,
+    "max_minutes": (int, float), "run_timeout_minutes": (int, float), "quality": bool, "train": dict, "eval": dict,
     "datasets": dict, "overrides": dict, "on_cuda": dict,
 }
 TRAIN_KEYS = {"steps": int, "batch_size": (int, list), "precision": (str, list),
-              "perf": (str, list), "z_dim": int, "log_every": int, "eval_every": int}
+              "perf": (str, list), "z_dim": int, "log_every": int, "eval_every": int,
+              "checkpoint_every": int}
 EVAL_KEYS = {"samples": int, "final_samples": int, "sample_grid": int, "kid_subsets": int}
 DATASET_KEYS = {**TRAIN_KEYS, **EVAL_KEYS, "metric": str, "threshold": (int, float),
                 "optional": bool, "split": str, "data_root": (str, list), "options": dict,
@@ -103,11 +108,12 @@ DATASET_KEYS = {**TRAIN_KEYS, **EVAL_KEYS, "metric": str, "threshold": (int, flo
                 "note": str}
 VARIANT_KEYS = {"hparams": dict, "arch": (str, list)}
 ON_CUDA_KEYS = {"profile": str, "workers": int, "threads_per_worker": int, "max_minutes": (int, float),
+                "run_timeout_minutes": (int, float),
                 "train": dict, "eval": dict, "datasets": dict}
 ON_CUDA_DATASET_KEYS = {**TRAIN_KEYS, **EVAL_KEYS, "note": str}  # a schedule, not a new matrix
 
 TRAIN_DEFAULTS: Dict[str, Any] = dict(steps=1000, batch_size=64, precision="fp32", perf="eager",
-                                      z_dim=100, log_every=50, eval_every=0)
+                                      z_dim=100, log_every=50, eval_every=0, checkpoint_every=0)
 EVAL_DEFAULTS: Dict[str, Any] = dict(samples=2000, final_samples=5000, sample_grid=64, kid_subsets=100)
 
 
@@ -203,6 +209,7 @@ class Suite:
     workers: int = 1
     threads_per_worker: int = 0
     max_minutes: float = 0.0
+    run_timeout_minutes: float = 0.0
     quality: bool = True
     raw: Dict[str, Any] = field(default_factory=dict)  # the file as parsed (for the record)
 
@@ -322,15 +329,22 @@ def parse_suite(raw: Dict[str, Any], name: str = "suite", path: Optional[Path] =
 
     workers = _positive(body.get("workers", 1), f"{where}: workers")
     threads = _positive(body.get("threads_per_worker", 0), f"{where}: threads_per_worker", minimum=0)
-    max_minutes = float(body.get("max_minutes", 0))
-    if max_minutes < 0:
-        raise SuiteError(f"{where}: max_minutes must be >= 0 (0: no limit), got {max_minutes}")
+    max_minutes = _minutes(body, "max_minutes", where)
+    run_timeout = _minutes(body, "run_timeout_minutes", where)
     return Suite(name=body.get("name", name), path=str(path) if path else None, seeds=seeds,
                  datasets=datasets, variants=variants, exclude_variants=list(exclude),
                  variant_settings=settings, description=body.get("description", ""),
                  profile=body.get("profile", ""), device=body.get("device", "auto"),
                  workers=workers, threads_per_worker=threads, max_minutes=max_minutes,
+                 run_timeout_minutes=run_timeout,
                  quality=body.get("quality", True), raw=raw)
+
+
+def _minutes(body: Dict[str, Any], key: str, where: str) -> float:
+    value = float(body.get(key, 0))
+    if not value >= 0 or value == float("inf"):  # NaN fails too
+        raise SuiteError(f"{where}: {key} must be a finite number >= 0 (0: no limit), got {value}")
+    return value
 
 
 def _check_on_cuda(table: Dict[str, Any], datasets: Dict[str, Any], where: str) -> None:
@@ -399,13 +413,14 @@ def _check_schedule(train: Dict[str, Any], ev: Dict[str, Any], where: str) -> No
     _positive(train["z_dim"], f"{where}: z_dim")
     _positive(train["log_every"], f"{where}: log_every")
     _positive(train["eval_every"], f"{where}: eval_every", minimum=0)
+    _positive(train["checkpoint_every"], f"{where}: checkpoint_every", minimum=0)
     for k in ("samples", "final_samples", "sample_grid", "kid_subsets"):
         _positive(ev[k], f"{where}: {k}")
 
 
 # ---- run specs -----------------------------------------------------------------------
 # Fields that do not change what a run measures, so they stay out of its run_id.
-UNHASHED = ("suite", "threshold", "data_root", "run_id")
+UNHASHED = ("suite", "threshold", "data_root", "run_id", "checkpoint_every")
 
 
 @dataclass
@@ -437,6 +452,7 @@ class RunSpec:
     suite: str = ""
     threshold: Optional[float] = None
     data_root: Optional[str] = None
+    checkpoint_every: int = 0  # resuming is exact, so the interval does not change the numbers
     run_id: str = ""
 
     def __post_init__(self):
@@ -597,7 +613,8 @@ def expand(suite: Suite, *, seeds: Optional[Sequence[int]] = None, steps: Option
                                 final_samples=e["final_samples"], sample_grid=e["sample_grid"],
                                 kid_subsets=e["kid_subsets"],
                                 metric=dp.metric, ganzoo_version=ganzoo.__version__,
-                                suite=suite.name, threshold=dp.threshold, data_root=probe.data_root))
+                                suite=suite.name, threshold=dp.threshold, data_root=probe.data_root,
+                                checkpoint_every=t["checkpoint_every"]))
     order = {d.name: i for i, d in enumerate(plans)}
     rows.sort(key=lambda s: (s.seed, order[s.dataset], vorder[s.variant]))
     out.specs = rows
