@@ -97,6 +97,13 @@ def test_digits_classifier_is_reproducible_and_reaches_95_percent(tmp_path):
     torch.save(record, tmp_path / "bad.pt")
     with pytest.raises(Exception, match="damaged"):
         spec.from_file(tmp_path / "bad.pt")
+    # A damaged file in the cache itself is trained again, to the same weights.
+    import ganzoo.metrics.extractors as extractors
+
+    torch.save(record, a.path)
+    extractors._LOADED.clear()  # as in a new process
+    rebuilt = load_or_train(spec, cache=tmp_path / "a")
+    assert rebuilt.sha256 == a.sha256 and spec.from_file(a.path).sha256 == a.sha256
 
 
 def test_extractor_input_checks(cache):
@@ -167,6 +174,21 @@ def test_reference_statistics_are_cached_by_split_count_and_fingerprint(mnist, m
 
 
 @needs_mnist
+def test_corrupt_cached_reference_statistics_are_computed_again_not_read_wrong(mnist, mnist_space, cache):
+    gen, ref = mnist.x[:300].flip(-1), mnist.x[300:600]
+    name = "t-corrupt-ref"
+    first = fidelity_metrics(gen, ref, mnist_space, kid=False, prc=False, cache=cache, reference_name=name)
+    [stats] = (cache / "fidelity").glob(f"{name}-*stat*.pt")
+    assert stats.with_name(stats.name + ".sha256").is_file()  # sealed when written
+    raw = bytearray(stats.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # one flipped byte inside the statistics (torch-fidelity would fail on it)
+    stats.write_bytes(bytes(raw))
+    with pytest.warns(RuntimeWarning, match="did not match their recorded SHA-256"):
+        again = fidelity_metrics(gen, ref, mnist_space, kid=False, prc=False, cache=cache, reference_name=name)
+    assert again == first
+
+
+@needs_mnist
 def test_diverged_generator_gives_nan_not_an_error(mnist, cache):
     bad = torch.full((300, 1, 28, 28), float("nan"))
     r = evaluate(bad, mnist, n=300, data_root=MNIST_ROOT, final=False, cache=cache)
@@ -201,15 +223,15 @@ def test_missing_inception_weights_is_a_clear_error(monkeypatch, tmp_path):
                  inception_weights=tmp_path / "elsewhere.pth")
 
 
-def test_inception_stand_in_file_reaches_torch_fidelity(monkeypatch, tmp_path):
+def test_an_inception_weights_file_without_inception_layers_is_refused_by_name(monkeypatch, tmp_path):
     stand_in = tmp_path / "stand-in.pth"
-    torch.save({"not": torch.zeros(1)}, stand_in)  # small, and not Inception's weights
+    torch.save({"not": torch.zeros(1)}, stand_in)  # a torch file, but not Inception's weights
     monkeypatch.setenv("GANZOO_INCEPTION_WEIGHTS", str(stand_in))
-    space = inception_space()
-    assert space.name == "inception-v3-compat" and space.weights_path == str(stand_in)
-    # torch-fidelity's InceptionV3 loads the file itself and finds none of its layers in it.
-    with pytest.raises(RuntimeError, match="Conv2d_1a_3x3"):
-        fidelity_metrics(torch.zeros(3, 1, 28, 28), torch.zeros(3, 1, 28, 28), space, fid=False, prc=False)
+    with pytest.raises(InceptionWeightsMissing, match=r"without Inception-v3's layers, e.g. Conv2d_1a_3x3"):
+        inception_space()
+    stand_in.write_bytes(b"garbage" * 10)
+    with pytest.raises(InceptionWeightsMissing, match="is not a torch weights file"):
+        inception_space()
 
 
 @pytest.mark.slow
@@ -227,7 +249,9 @@ def test_inception_with_random_full_size_weights_matches_torch_fidelity(tmp_path
     path = tmp_path / INCEPTION_FILE
     torch.save(weights, path)
     gray = torch.rand(4, 1, 28, 28, generator=g) * 2 - 1
-    space = inception_space(path)
+    with pytest.warns(RuntimeWarning, match="not torch-fidelity's published weights file"):
+        space = inception_space(path)
+    assert space.info["official_weights"] is False
     ours = fidelity_metrics(gray[:2], gray[2:], space, fid=False, kid=True, prc=False)
     direct = torch_fidelity.calculate_metrics(
         input1=U8(u8(gray[:2]).repeat(1, 3, 1, 1)), input2=U8(u8(gray[2:]).repeat(1, 3, 1, 1)),

@@ -7,6 +7,9 @@
   the training data, so a change to either trains a new one;
 - ``fidelity/``: torch-fidelity's own cache (features and FID statistics of the real
   reference sets), entries named by dataset, split, sample count and extractor fingerprint.
+  torch.load does not notice flipped bytes inside a tensor, so each entry ganzoo uses gets
+  a ``<entry>.sha256`` seal when it is written, and an entry whose bytes no longer match
+  its seal (or that has none) is deleted and computed again (:func:`drop_unsealed`).
 """
 from __future__ import annotations
 
@@ -71,3 +74,45 @@ def atomic_torch_save(obj: Any, path: Path) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def file_digest(path) -> str:
+    """SHA-256 of a file's bytes, read now."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _seal_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def seal(paths) -> None:
+    """Record each file's SHA-256 beside it (``<file>.sha256``), unless already sealed."""
+    for path in map(Path, paths):
+        seal_file = _seal_path(path)
+        if path.is_file() and not seal_file.is_file():
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=seal_file.name, suffix=".tmp")
+            with os.fdopen(fd, "w") as f:
+                f.write(file_digest(path) + "\n")
+            os.replace(tmp, seal_file)
+
+
+def drop_unsealed(paths) -> list:
+    """Delete every file among ``paths`` whose bytes do not match its seal, or that has no
+    seal (it was not written by ganzoo's own call, or the call died before sealing it), so
+    that it is computed again instead of read wrong. Returns the files deleted."""
+    dropped = []
+    for path in map(Path, paths):
+        seal_file = _seal_path(path)
+        try:
+            ok = seal_file.is_file() and seal_file.read_text().strip() == file_digest(path)
+        except OSError:
+            ok = False
+        if not ok:
+            path.unlink(missing_ok=True)
+            seal_file.unlink(missing_ok=True)
+            dropped.append(path)
+    return dropped

@@ -65,6 +65,10 @@ def evaluate(source, dataset=None, *, n: int = 10_000, n_reference: Optional[int
                conditional=conditional, labels=labels, seed=seed)
     data = job.data
     if data.kind == "points":
+        if extractor != "auto" or inception_weights:
+            raise ValueError(f"dataset {data.name!r} is 2D points, measured by mode counts, high-quality "
+                             f"share and reverse KL; --extractor and --inception-weights apply to image "
+                             f"datasets only")
         out, proto = _points(job, n=n, n_modes=n_modes or TOY_SAMPLES, n_reference=n_reference)
     else:
         out, proto = _images(job, n=n, n_reference=n_reference, n_modes=n_modes, final=final,

@@ -21,8 +21,8 @@ extractor fingerprint, content hash), so they are recomputed whenever one change
 """
 from __future__ import annotations
 
-import hashlib
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ganzoo.metrics.cache import fidelity_cache_dir, tensor_sha256
+from ganzoo.metrics.cache import drop_unsealed, fidelity_cache_dir, file_digest, seal, tensor_sha256
 
 INCEPTION = "inception-v3-compat"
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
@@ -114,11 +114,7 @@ def file_sha256(path: Path) -> str:
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _FILE_HASHES:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _FILE_HASHES[key] = h.hexdigest()
+        _FILE_HASHES[key] = file_digest(path)
     return _FILE_HASHES[key]
 
 
@@ -157,12 +153,42 @@ def resolve_inception_weights(path=None, allow_download: bool = False) -> Path:
     return hub
 
 
+INCEPTION_SHA256_PREFIX = INCEPTION_FILE.rsplit("-", 1)[1].split(".")[0]  # torch hub's naming rule
+
+
 def inception_space(weights=None, allow_download: bool = False) -> FeatureSpace:
-    """torch-fidelity's ``inception-v3-compat`` from a local weights file."""
+    """torch-fidelity's ``inception-v3-compat`` from a local weights file, checked to be that
+    file: torch hub names a file after the first hex digits of its SHA-256."""
     path = resolve_inception_weights(weights, allow_download)
+    _check_inception_layers(path)
     sha = file_sha256(path)
+    official = sha.startswith(INCEPTION_SHA256_PREFIX)
+    if not official:
+        warnings.warn(f"{path} holds Inception-v3 layers but is not torch-fidelity's published weights "
+                      f"file (its SHA-256 begins {sha[:8]}, the published one's {INCEPTION_SHA256_PREFIX}): "
+                      f"its FIDs are not comparable with published Inception FIDs", RuntimeWarning, stacklevel=2)
     return FeatureSpace(name=INCEPTION, weights_path=str(path), sha256=sha, channels=3,
-                        info={"sha256": sha, "weights": str(path), "resize": "299x299 (torch-fidelity)"})
+                        info={"sha256": sha, "weights": str(path), "official_weights": official,
+                              "resize": "299x299 (torch-fidelity)"})
+
+
+INCEPTION_FIRST_LAYER = "Conv2d_1a_3x3.conv.weight"
+
+
+def _check_inception_layers(path: Path) -> None:
+    """A clear error for a file that is not Inception-v3 weights at all (before torch-fidelity
+    fails on it with a traceback): it must be a torch file holding Inception's first layer."""
+    try:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # an older, non-zip torch file cannot be memory-mapped
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise InceptionWeightsMissing(missing_inception_message(
+            f" ({path} is not a torch weights file: {type(err).__name__}: {str(err)[:120]})")) from None
+    if not isinstance(state, dict) or INCEPTION_FIRST_LAYER not in state:
+        raise InceptionWeightsMissing(missing_inception_message(
+            f" ({path} is a torch file without Inception-v3's layers, e.g. {INCEPTION_FIRST_LAYER})"))
 
 
 def inception_configured(weights=None) -> bool:
@@ -225,9 +251,17 @@ def fidelity_metrics(generated: Tensor, reference: Tensor, space: FeatureSpace, 
     prc = prc and min(len(gen), len(ref)) > kwargs["prc_neighborhood"]  # k-NN radii need k + 1 points
     if isc:
         kwargs["isc_splits"] = max(1, min(kwargs["isc_splits"], len(gen)))
+    cache_root = fidelity_cache_dir(cache)
+    entries = (lambda: list(cache_root.glob(f"{reference_name}-*.pt"))) if reference_name else list
+    dropped = drop_unsealed(entries())
+    if dropped:
+        warnings.warn(f"reference statistics {', '.join(p.name for p in dropped)} in {cache_root} did not "
+                      f"match their recorded SHA-256 (corrupt, or written by another program): "
+                      f"deleted and computed again", RuntimeWarning, stacklevel=2)
     raw = torch_fidelity.calculate_metrics(
         input1=ImageTensorDataset(gen), input2=ImageTensorDataset(ref),
         fid=fid, kid=kid, prc=prc, isc=isc,
-        cache=reference_name is not None, cache_root=str(fidelity_cache_dir(cache)),
+        cache=reference_name is not None, cache_root=str(cache_root),
         input2_cache_name=reference_name, **kwargs)
+    seal(entries())
     return {METRIC_KEYS[k].format(space.name): float(v) for k, v in raw.items() if k in METRIC_KEYS}

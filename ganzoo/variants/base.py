@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, ContextManager, Dict, Optional
 
@@ -156,6 +157,9 @@ class Variant:
             raise HyperparameterError(f"optimizer must be 'adam' or 'rmsprop', got {hp['optimizer']!r}")
         if int(hp["n_critic"]) < 1:
             raise HyperparameterError(f"n_critic must be >= 1, got {hp['n_critic']!r}")
+        for key in ("lr_g", "lr_d"):
+            if key in hp and not hp[key] > 0:
+                raise HyperparameterError(f"{key} must be a learning rate > 0, got {hp[key]!r}")
         return hp
 
     @property
@@ -297,12 +301,16 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     if isinstance(default, (int, float)) and not isinstance(default, bool):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise HyperparameterError(f"hyperparameter {key!r} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise HyperparameterError(f"hyperparameter {key!r} must be a finite number, got {value!r}")
         if isinstance(default, int) and not float(value).is_integer():
             raise HyperparameterError(f"hyperparameter {key!r} must be a whole number, got {value!r}")
         return type(default)(value)
     if isinstance(default, tuple):
         if not isinstance(value, (list, tuple)) or len(value) != len(default):
             raise HyperparameterError(f"hyperparameter {key!r} must be a list of {len(default)} numbers, got {value!r}")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
+            raise HyperparameterError(f"hyperparameter {key!r} must be a list of {len(default)} finite numbers, got {value!r}")
         return tuple(float(v) for v in value)
     if isinstance(default, str) and not isinstance(value, str):
         raise HyperparameterError(f"hyperparameter {key!r} must be a string, got {value!r}")
