@@ -92,20 +92,12 @@ def check_mode(mode: str, device: torch.device) -> None:
 
 # ---- optimizers ------------------------------------------------------------------
 def optimizer_options(kind: str, device: torch.device, perf: str) -> Dict[str, Any]:
-    """Implementation flags for ganzoo's optimizers on ``device`` under ``perf``.
+    """Implementation flags for optimizer ``kind`` on ``device`` under ``perf`` (each kind's
+    own, in :mod:`ganzoo.optimizers`), with ``capturable=True`` (step counters on the
+    device, no host read) whenever the step may be captured as a CUDA graph."""
+    from ganzoo.optimizers import fast_flags
 
-    Adam: ``fused=True`` (one vectorised kernel over all parameters, on CPU and CUDA;
-    the for-loop default makes ~10 passes per tensor). RMSprop has no fused form:
-    ``foreach`` on CUDA. ``capturable=True`` (step counters on the device, no host
-    read) whenever the step may be captured as a CUDA graph.
-    """
-    capturable = device.type == "cuda" and "graph" in chain(perf, device)
-    if kind == "adam":
-        fused = device.type in ("cpu", "cuda")
-        return {"fused": True if fused else None, "foreach": None, "capturable": capturable}
-    if kind == "rmsprop":
-        return {"foreach": True if device.type == "cuda" else None, "capturable": capturable}
-    return {}
+    return fast_flags(kind, device, capturable=device.type == "cuda" and "graph" in chain(perf, device))
 
 
 def apply_optimizer_options(opt: torch.optim.Optimizer, options: Dict[str, Any]) -> None:
@@ -170,12 +162,12 @@ def prepare_nets(G: nn.Module, D: nn.Module, device: torch.device) -> bool:
 # ---- state: snapshot / restore, Python-side state ------------------------------------
 class Snapshot:
     """A copy of everything a training step changes — parameters, buffers, optimizer
-    state, RNG states — that :meth:`restore` writes back *in place* (same tensors, so a
-    captured CUDA graph stays valid). Optimizer state created after the snapshot (the
-    lazy first step) is dropped on restore."""
+    state, the variant's ``state`` tensors, RNG states — that :meth:`restore` writes
+    back *in place* (same tensors, so a captured CUDA graph stays valid). Optimizer
+    state created after the snapshot (the lazy first step) is dropped on restore."""
 
     def __init__(self, modules: Iterable[nn.Module], optimizers: Iterable[torch.optim.Optimizer],
-                 device: torch.device):
+                 device: torch.device, tensors: Iterable[Tensor] = ()):
         self.device = device
         self.pairs: List[tuple] = []
         seen = set()
@@ -190,6 +182,8 @@ class Snapshot:
                 keep(t)
             for t in m.buffers():
                 keep(t)
+        for t in tensors:  # the variant's own state (``Variant.state``)
+            keep(t)
         self.optimizers = list(optimizers)
         self.opt_state = []
         for opt in self.optimizers:
@@ -234,18 +228,16 @@ def _fingerprint(value: Any, depth: int = 0) -> Any:
     return ("object", id(value))  # tensors and other objects: the same one must stay
 
 
-def python_state(variant: Any, modules: Iterable[nn.Module], extras: Optional[dict] = None) -> Dict[str, Any]:
-    """The plain Python values a step could read: the variant's attributes, public
-    attributes of every submodule, the context's extras. Tensors count by identity
-    (updated in place is fine for a graph; replaced is not)."""
+def python_state(variant: Any, modules: Iterable[nn.Module]) -> Dict[str, Any]:
+    """The plain Python values a step could read: the variant's attributes (its ``state``
+    dict included) and the public attributes of every submodule. Tensors count by
+    identity (updated in place is fine for a graph; replaced is not)."""
     state = {f"variant.{k}": _fingerprint(v) for k, v in vars(variant).items()}
     for i, module in enumerate(modules):
         for name, m in module.named_modules():
             for k, v in vars(m).items():
                 if not k.startswith("_"):
                     state[f"net{i}.{name}.{k}"] = _fingerprint(v)
-    for k, v in (extras or {}).items():
-        state[f"extras.{k}"] = _fingerprint(v)
     return state
 
 
@@ -304,7 +296,7 @@ class EagerRunner:
 
     def snapshot(self) -> Snapshot:
         t = self.trainer
-        return Snapshot((t.G, t.D), (t.opt_g, t.opt_d), t.device)
+        return Snapshot((t.G, t.D), (t.opt_g, t.opt_d), t.device, tensors=t.variant.state.values())
 
 
 class CompileRunner(EagerRunner):
@@ -414,7 +406,7 @@ class GraphRunner(EagerRunner):
 
     def _python_state(self):
         t = self.trainer
-        return python_state(self.variant, (t.G, t.D), self.ctx.extras)
+        return python_state(self.variant, (t.G, t.D))
 
     def step(self) -> Tensor:
         if self.static is not None:

@@ -159,15 +159,15 @@ class PlainLoop:
     """
 
     def __init__(self, trainer, fused: bool = False):
-        from ganzoo.trainer import make_optimizer
+        from ganzoo import optimizers
         from ganzoo.variants.base import Variant
 
         self.variant = type(trainer.variant)(**trainer.config.hparams)
         self.G, self.D = copy.deepcopy(trainer.G), copy.deepcopy(trainer.D)
         hp = self.variant.hp
-        extra = {"fused": True} if fused and hp["optimizer"] == "adam" else {}
-        self.opt_g = make_optimizer(self.G.parameters(), hp["optimizer"], hp["lr_g"], hp["betas"], **extra)
-        self.opt_d = make_optimizer(self.D.parameters(), hp["optimizer"], hp["lr_d"], hp["betas"], **extra)
+        extra = {"fused": True} if fused and optimizers.OPTIMIZERS.get(hp["optimizer"]).fusable else {}
+        self.opt_g = optimizers.build(self.G.parameters(), hp, hp["lr_g"], **extra)
+        self.opt_d = optimizers.build(self.D.parameters(), hp, hp["lr_d"], **extra)
         self.x, self.y = trainer.data.x, trainer.data.y
         self.batch, self.z_dim, self.device = trainer.config.batch_size, trainer.config.z_dim, trainer.device
         self.num_classes = trainer.data.num_classes

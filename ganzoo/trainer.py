@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ganzoo import faults, nets, perf
+from ganzoo import faults, nets, optimizers, perf
 from ganzoo.data.base import TensorData
 from ganzoo.registry import VARIANTS
 from ganzoo.variants.base import StepContext, Variant, VariantError
@@ -127,16 +127,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
-def make_optimizer(params, kind: str, lr: float, betas=(0.5, 0.999), **extra) -> torch.optim.Optimizer:
-    """Adam or RMSprop; ``extra`` passes options such as ``fused`` or ``capturable``."""
-    params = [p for p in params if p.requires_grad]
-    if kind == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=tuple(betas), **extra)
-    if kind == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, **extra)
-    raise ConfigError(f"unknown optimizer {kind!r}; valid: adam, rmsprop")
-
-
 def resolve_variant(variant) -> type:
     if isinstance(variant, str):
         import ganzoo.variants  # noqa: F401  (registers the built-ins)
@@ -184,14 +174,14 @@ class Trainer:
                           **self.variant.net_options())
         G, D = self.variant.prepare_nets(G, D)
         self.G, self.D = G.to(self.device), D.to(self.device)
+        self.variant.state = {k: (v.detach().clone() if torch.is_tensor(v) else torch.tensor(float(v))).to(self.device)
+                              for k, v in self.variant.initial_state().items()}
         self.channels_last = perf.prepare_nets(self.G, self.D, self.device)
         hp = self.variant.hp
         # Fused Adam (CPU and CUDA), capturable when the step may become a CUDA graph.
         self._opt_options = perf.optimizer_options(hp["optimizer"], self.device, self.config.perf)
-        self.opt_g = make_optimizer(self.G.parameters(), hp["optimizer"], hp["lr_g"], hp["betas"],
-                                    **self._opt_options)
-        self.opt_d = make_optimizer(self.D.parameters(), hp["optimizer"], hp["lr_d"], hp["betas"],
-                                    **self._opt_options)
+        self.opt_g = optimizers.build(self.G.parameters(), hp, hp["lr_g"], **self._opt_options)
+        self.opt_d = optimizers.build(self.D.parameters(), hp, hp["lr_d"], **self._opt_options)
         # The step runner (ganzoo.perf): built at the first fit(), dropped when state is loaded.
         self.runner: Optional[perf.Runner] = None
         self.step = 0
@@ -219,7 +209,7 @@ class Trainer:
     # ---- the loop ----------------------------------------------------------------
     def fit(self, steps: Optional[int] = None, *, progress: bool = False,
             evaluate: Optional[Callable[["Trainer"], Dict[str, Any]]] = None,
-            on_log: Optional[Callable[["Trainer"], None]] = None) -> History:
+            on_log: Optional[Callable[["Trainer"], None]] = None, save_at_end: bool = True) -> History:
         """Train until ``steps`` G steps in all (default: ``config.steps``); resumable.
 
         evaluate(trainer) -> metrics is called every ``config.eval_every`` steps and at
@@ -288,7 +278,8 @@ class Trainer:
                 paused = time.perf_counter()
                 do_eval = evaluate is not None and cfg.eval_every and self.step % cfg.eval_every == 0 \
                     and self.step < total
-                do_save = self.checkpoint_path and cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0
+                do_save = (self.checkpoint_path and cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0
+                           and self.step < total)  # the end has its own save (save_at_end)
                 if do_eval or do_save:
                     # The metrics' own nets run at default precision, the same for every run.
                     precision.__exit__(None, None, None)
@@ -309,7 +300,7 @@ class Trainer:
             self.history.status = "ok"
             if evaluate is not None:
                 self._evaluate(evaluate)
-        if self.checkpoint_path:
+        if self.checkpoint_path and save_at_end:
             self.save(self.checkpoint_path)
         return self.history
 
@@ -416,6 +407,7 @@ class Trainer:
             "data_shape": list(self.data.shape), "num_classes": self.data.num_classes,
             "step": self.step, "history": self.history.to_dict(),
             "G": self.G.state_dict(), "D": self.D.state_dict(),
+            "variant_state": {k: v.detach().cpu() for k, v in self.variant.state.items()},
         }
         if not optimizer:
             state["contents"] = "nets"  # compact: see CheckpointError in fit()
@@ -440,7 +432,10 @@ class Trainer:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         os.close(fd)
         try:
-            torch.save(self.state_dict(optimizer=optimizer), tmp)
+            try:
+                torch.save(self.state_dict(optimizer=optimizer), tmp)
+            except RuntimeError as err:  # torch's writer says "file write failed" for a full disk
+                raise OSError(f"cannot write checkpoint {path}: {err}") from err
             if faults.armed("checkpoint-write"):
                 faults.truncate_then_die(tmp)
             os.replace(tmp, path)
@@ -454,6 +449,7 @@ class Trainer:
         the trainer then samples and evaluates but refuses to ``fit``)."""
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
+        self._load_variant_state(state.get("variant_state", {}))
         self.step = state["step"]
         self.runner = None  # a captured graph holds the replaced state: capture again
         if "opt_g" not in state:  # compact: no optimizer, RNG or per-step history
@@ -473,6 +469,16 @@ class Trainer:
         random.setstate(rng["python"])
         if rng.get("cuda") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
+
+    def _load_variant_state(self, saved: Dict[str, Tensor]) -> None:
+        """Copy a checkpoint's variant state into ``variant.state``, in place."""
+        mine = self.variant.state
+        if set(saved) != set(mine):
+            raise CheckpointError(f"the checkpoint's state of variant {self.variant.name!r} holds "
+                                  f"{sorted(saved) or 'nothing'}, this version's {sorted(mine) or 'nothing'}")
+        with torch.no_grad():
+            for k, v in saved.items():
+                mine[k].copy_(v)
 
     @classmethod
     def from_checkpoint(cls, path, data: Optional[TensorData] = None, **config_overrides) -> "Trainer":

@@ -183,7 +183,7 @@ def test_corrupt_cached_reference_statistics_are_computed_again_not_read_wrong(m
     raw = bytearray(stats.read_bytes())
     raw[len(raw) // 2] ^= 0xFF  # one flipped byte inside the statistics (torch-fidelity would fail on it)
     stats.write_bytes(bytes(raw))
-    with pytest.warns(RuntimeWarning, match="did not match their recorded SHA-256"):
+    with pytest.warns(RuntimeWarning, match="did not match the SHA-256 recorded when they were written"):
         again = fidelity_metrics(gen, ref, mnist_space, kid=False, prc=False, cache=cache, reference_name=name)
     assert again == first
 

@@ -34,6 +34,7 @@ log_every = 50
 z_dim = 8
 checkpoint_every = 100
 [datasets.ring8]
+arch = "toy-mlp"
 options = { n = 2000 }
 """
 N_RUNS = 4
@@ -64,22 +65,25 @@ def complete_lines(data: bytes) -> bytes:
     return data[: data.rfind(b"\n") + 1]
 
 
-def check_store(out: Path, before: bytes, n_runs: int = N_RUNS) -> None:
-    """Every run exactly once, the earlier complete lines untouched, nothing half-written."""
+def check_store(out: Path, before: bytes, n_runs: int = N_RUNS, skip: int = 0) -> None:
+    """Every run exactly once, the earlier complete lines untouched, nothing half-written.
+    ``skip``: records at the start that are not runs of the suite (test padding)."""
     after = (out / "runs.jsonl").read_bytes()
     assert after.startswith(complete_lines(before)), "a line written before the fault changed"
     assert after.endswith(b"\n")
-    ids = [json.loads(line)["run_id"] for line in after.splitlines()]
+    ids = [json.loads(line)["run_id"] for line in after.splitlines()][skip:]
     assert len(ids) == n_runs and len(set(ids)) == n_runs, ids
     assert not list(out.rglob("*.tmp")), "a half-written temporary file was left behind"
-    for rec in map(json.loads, after.splitlines()):
+    for rec in map(json.loads, after.splitlines()[skip:]):
         assert not (out / "partial" / f"{rec['run_id']}.pt").exists(), "a stored run kept its partial checkpoint"
         assert rec["status"] == "ok", rec.get("error")
         assert (out / rec["checkpoint"]).is_file()
 
 
 # ---- kills -------------------------------------------------------------------------
-@pytest.mark.parametrize("point, nth", [("store-append", 2), ("checkpoint-write", 7), ("samples-write", 2)])
+# Checkpoint writes per run: partials at steps 100 and 200, then the compact one; the 5th is
+# the second run's partial at step 200, so that run must resume from step 100.
+@pytest.mark.parametrize("point, nth", [("store-append", 2), ("checkpoint-write", 5), ("samples-write", 2)])
 def test_a_kill_in_the_middle_of_a_write_loses_nothing_already_written(suite, tmp_path, point, nth):
     out = tmp_path / "out"
     proc = bench(suite, out, env={"GANZOO_KILL_AT": f"{point}@{nth}"})
@@ -95,23 +99,30 @@ def test_a_kill_in_the_middle_of_a_write_loses_nothing_already_written(suite, tm
     log = finish(proc)
     assert proc.returncode == 0, log
     check_store(out, before)
+    if point == "checkpoint-write":
+        resumed = [r.get("resumed_from_step") for r in map(json.loads, (out / "runs.jsonl").read_text().splitlines())]
+        assert resumed == [None, 100, None, None]
 
 
-def test_sigkill_at_random_moments_then_every_run_exactly_once(suite, tmp_path):
+def test_sigkill_at_random_moments_then_every_run_exactly_once(tmp_path):
+    suite = tmp_path / "longer.toml"
+    suite.write_text(SUITE.replace("steps = 300", "steps = 1500"))
     out = tmp_path / "out"
     runs = out / "runs.jsonl"
     rng = random.Random(13)  # the moments are random but the same on every run of this test
-    before = b""
+    before, kills = b"", 0
     for delay in [rng.uniform(2.0, 9.0) for _ in range(4)]:
         proc = bench(suite, out)
         time.sleep(delay)
         if proc.poll() is not None:  # finished before the kill: nothing left to break
             break
         os.killpg(proc.pid, signal.SIGKILL)
+        kills += 1
         proc.wait(timeout=30)
         now = runs.read_bytes() if runs.is_file() else b""
         assert now.startswith(complete_lines(before)), f"lines changed after a kill at {delay:.2f} s"
         before = now
+    assert kills >= 3, "the suite ended too soon to be killed at random moments"
     proc = bench(suite, out)
     log = finish(proc)
     assert proc.returncode == 0, log
@@ -208,10 +219,14 @@ def test_a_second_bench_on_the_same_folder_refuses_and_names_the_holder(suite, t
 
 # ---- writes that fail --------------------------------------------------------------
 def _read_only(path: Path):
-    """Make ``path`` read-only for real: a read-only bind mount as root, else chmod."""
+    """Make ``path`` read-only for real: a read-only bind mount as root, else every file and
+    folder in it chmod'ed read-only."""
     if os.geteuid() != 0:
-        os.chmod(path, 0o555)
-        return lambda: os.chmod(path, 0o755)
+        items = [path, *path.rglob("*")]
+        modes = {p: p.stat().st_mode for p in items}
+        for p in items:
+            os.chmod(p, modes[p] & ~0o222)
+        return lambda: [os.chmod(p, m) for p, m in modes.items()]
     ok = subprocess.run(["mount", "--bind", str(path), str(path)], capture_output=True).returncode == 0
     if ok and subprocess.run(["mount", "-o", "remount,ro,bind", str(path)], capture_output=True).returncode == 0:
         return lambda: subprocess.run(["umount", str(path)], check=True)
@@ -237,28 +252,45 @@ def test_a_read_only_results_folder_is_a_clear_error_and_the_results_stay(suite,
     assert (out / "runs.jsonl").read_bytes() == before
 
 
-def test_a_full_disk_is_a_clear_error_and_the_store_keeps_its_lines(suite, tmp_path):
+def _file_size_limit(limit: int):
+    """In the child: no file may grow past ``limit`` bytes; writes past it fail (EFBIG), as
+    on a full disk (Python ignores SIGXFSZ, so the write fails instead of killing it)."""
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_a_disk_full_during_a_run_stops_the_bench_without_storing_a_failure(suite, tmp_path):
     out = tmp_path / "out"
     proc = bench(suite, out, "--seeds", "0")
     assert proc.wait(timeout=300) == 0, finish(proc)
-    runs = out / "runs.jsonl"
-    before = runs.read_bytes()
-    room = len(before) + 200  # the disk fills up part-way through the next record
-
-    def full_disk():  # no file may grow past `room` bytes: writes past it fail with EFBIG
-        resource.setrlimit(resource.RLIMIT_FSIZE, (room, room))
-
-    proc = bench(suite, out, preexec=full_disk)
+    before = (out / "runs.jsonl").read_bytes()
+    proc = bench(suite, out, preexec=_file_size_limit(50_000))  # a checkpoint (~0.4 MB) cannot be written
     log = finish(proc)
     assert proc.returncode == 2, log
-    assert "cannot write" in log and "intact" in log, log
-    assert "File too large" in log or "short write" in log, log
-    assert "Traceback" not in log
+    assert "cannot write a run's checkpoint or samples" in log and "intact" in log and "Traceback" not in log, log
+    assert (out / "runs.jsonl").read_bytes() == before  # not stored as a failed run, to be skipped later
+
+    proc = bench(suite, out)
+    assert proc.wait(timeout=300) == 0, finish(proc)
+    check_store(out, before)
+
+
+def test_a_disk_full_part_way_through_a_record_leaves_no_half_line(suite, tmp_path):
+    from ganzoo.bench.store import RunStore
+
+    out = tmp_path / "out"
+    RunStore(out).append({"run_id": "padding", "status": "note", "pad": "x" * 2_000_000})  # a store larger
+    runs = out / "runs.jsonl"  # than any checkpoint, so that the record is the first write to fail
+    before = runs.read_bytes()
+    proc = bench(suite, out, preexec=_file_size_limit(len(before) + 200))
+    log = finish(proc)
+    assert proc.returncode == 2, log
+    assert "cannot write a record" in log and "intact" in log and "Traceback" not in log, log
+    assert "File too large" in log or "no space left" in log, log
     assert runs.read_bytes() == before  # the failed append was cut back: no half line
 
     proc = bench(suite, out)  # space again: the same command finishes the suite
     assert proc.wait(timeout=300) == 0, finish(proc)
-    check_store(out, before)
+    check_store(out, before, skip=1)
 
 
 # ---- a run that hangs ----------------------------------------------------------------
@@ -282,7 +314,7 @@ def test_a_run_that_hangs_is_ended_by_the_time_limit_and_the_suite_goes_on(tmp_p
     suite = tmp_path / "hang.toml"
     suite.write_text(SUITE.replace("seeds = [0, 1]", "seeds = [0]")
                      .replace('variants = ["nsgan", "lsgan"]', 'variants = ["test-hangs", "nsgan"]')
-                     .replace("quality = false", "quality = false\nrun_timeout_minutes = 0.1"))
+                     .replace("quality = false", "quality = false\nrun_timeout_minutes = 0.25"))
     out = tmp_path / "out"
     t = time.time()
     proc = bench(suite, out, env={"PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])})
@@ -290,6 +322,6 @@ def test_a_run_that_hangs_is_ended_by_the_time_limit_and_the_suite_goes_on(tmp_p
     assert proc.returncode == 0, log
     recs = {r["variant"]: r for r in map(json.loads, (out / "runs.jsonl").read_text().splitlines())}
     assert recs["test-hangs"]["status"] == "failed" and recs["test-hangs"]["failure"] == "timeout"
-    assert "run_timeout_minutes = 0.1" in recs["test-hangs"]["error"]
+    assert "run_timeout_minutes = 0.25" in recs["test-hangs"]["error"]
     assert recs["nsgan"]["status"] == "ok"
     assert time.time() - t < 200  # the hour-long sleep did not hold the suite

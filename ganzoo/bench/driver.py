@@ -98,9 +98,12 @@ def _bench(suite, out, t0, *, seeds, steps, variants, datasets, max_minutes, wor
     plan: Plan = expand(suite, seeds=seeds, steps=steps, variants=variants, datasets=datasets,
                         data_root=data_root, download=download, device=device)
     store = RunStore(out)
-    for tmp in store.remove_leftovers():
-        log(f"  removed {tmp.relative_to(store.dir)}, left half-written by an interrupted bench")
     done = store.finished(include_failed=not retry_failed)
+    try:
+        for tmp in store.remove_leftovers(stored=store.finished()):
+            log(f"  removed {tmp.relative_to(store.dir)}, left by an interrupted bench")
+    except OSError as err:
+        raise unwritable(store.dir, err, "(removing leftovers)") from None
     todo = [s for s in plan.specs if s.run_id not in done]
     n_workers = workers or suite.workers
     n_threads = threads if threads is not None else suite.threads_per_worker

@@ -15,7 +15,8 @@ beside it start again, and the suite goes on. A worker dies with its parent
 
 Worker processes are started with ``spawn`` (safe with torch's thread pools); they
 see the variants that importing ganzoo registers, plugins included, but not a
-variant registered by hand in the parent process: use ``workers=1`` for those.
+variant registered by hand in the parent process: use ``workers=1`` and no
+``run_timeout_s`` for those.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Tuple
 from ganzoo.bench.suite import RunSpec
 
 MAX_DEATHS = 2  # a run in flight when a worker dies is retried once, then recorded failed
+START_GRACE_S = 120.0  # a worker's start-up (spawn, imports), when its start signal never came
 
 # Progress events: ("start", run_id, 0, total) and ("step", run_id, step, total).
 EventFn = Callable[[str, str, int, int], None]
@@ -127,8 +129,8 @@ class LocalExecutor(Executor):
 
     def _pool(self, specs, out_dir, env, should_launch, on_event):
         ctx = mp.get_context("spawn")
-        events = ctx.Queue()
         began: Dict[str, float] = {}  # run_id -> when its worker started it
+        submitted: Dict[str, float] = {}  # run_id -> when it was handed to the pool
 
         def emit(kind, run_id, step, total):
             if kind == "running":
@@ -137,7 +139,7 @@ class LocalExecutor(Executor):
                 on_event(kind, run_id, step, total)
 
         todo = deque(specs)
-        pool = self._new_pool(ctx, events)
+        pool, events = self._new_pool(ctx)
         inflight: Dict[Any, RunSpec] = {}
         deaths: Dict[str, int] = {}  # run_id -> times its worker pool broke under it
         died: Dict[str, RunSpec] = {}
@@ -149,9 +151,10 @@ class LocalExecutor(Executor):
                         fut = pool.submit(_worker_run, spec, str(out_dir), env)
                     except BrokenProcessPool:
                         todo.appendleft(spec)
-                        pool = self._new_pool(ctx, events)
+                        pool, events = self._new_pool(ctx)
                         continue
                     inflight[fut] = spec
+                    submitted[spec.run_id] = time.monotonic()
                     emit("start", spec.run_id, 0, spec.steps)
                 if not inflight:
                     return  # the budget stops further launches
@@ -160,6 +163,7 @@ class LocalExecutor(Executor):
                 broken: Dict[str, Optional[BaseException]] = {}
                 for fut in done:
                     spec = inflight.pop(fut)
+                    began.pop(spec.run_id, None)
                     try:
                         record = fut.result()
                     except BrokenProcessPool as err:
@@ -167,7 +171,7 @@ class LocalExecutor(Executor):
                         died[spec.run_id] = spec
                         continue
                     yield spec, record
-                late = self._overdue(inflight, began)
+                late = self._overdue(inflight, began, submitted)
                 if late and not broken:  # past its time limit: kill the pool; the others start again
                     _kill(pool)
                     for spec in inflight.values():
@@ -175,7 +179,7 @@ class LocalExecutor(Executor):
                         if spec.run_id not in late:
                             todo.appendleft(spec)
                     inflight.clear()
-                    pool = self._new_pool(ctx, events)
+                    pool, events = self._new_pool(ctx)  # a killed worker may hold the old queue's lock
                     for spec in late.values():
                         yield spec, _timed_out(spec, env, self.run_timeout_s)
                     continue
@@ -184,8 +188,10 @@ class LocalExecutor(Executor):
                         broken[spec.run_id] = None
                         died[spec.run_id] = spec
                     inflight.clear()
+                    for run_id in broken:
+                        began.pop(run_id, None)
                     pool.shutdown(wait=False, cancel_futures=True)
-                    pool = self._new_pool(ctx, events)
+                    pool, events = self._new_pool(ctx)
                     # Which run killed it is unknown: each gets MAX_DEATHS tries before it is recorded failed.
                     for run_id, err in broken.items():
                         spec = died[run_id]
@@ -200,17 +206,24 @@ class LocalExecutor(Executor):
             else:
                 pool.shutdown(wait=True, cancel_futures=True)
 
-    def _overdue(self, inflight: Dict[Any, RunSpec], began: Dict[str, float]) -> Dict[str, RunSpec]:
-        """The runs in flight that have been running longer than ``run_timeout_s``."""
+    def _overdue(self, inflight: Dict[Any, RunSpec], began: Dict[str, float],
+                 submitted: Dict[str, float]) -> Dict[str, RunSpec]:
+        """The runs in flight that have been running longer than ``run_timeout_s`` (from
+        their worker's start signal; without one, from submission plus a grace for a
+        worker's start-up, so that a run whose signal was lost cannot run forever)."""
         if not self.run_timeout_s:
             return {}
         t = time.monotonic()
         return {s.run_id: s for s in inflight.values()
-                if s.run_id in began and t - began[s.run_id] > self.run_timeout_s}
+                if t - began.get(s.run_id, submitted.get(s.run_id, t) + START_GRACE_S) > self.run_timeout_s}
 
-    def _new_pool(self, ctx, events) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
+    def _new_pool(self, ctx):
+        """A fresh pool and its own progress queue (a worker killed while writing to a queue
+        can leave its lock held, so a killed pool's queue is never reused)."""
+        events = ctx.Queue()
+        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
                                    initializer=_worker_init, initargs=(events, self.threads))
+        return pool, events
 
 
 def _kill(pool: ProcessPoolExecutor) -> None:

@@ -32,9 +32,10 @@ class StoreWriteError(OSError):
 
 
 def unwritable(directory: Path, err: OSError, what: str) -> StoreWriteError:
-    return StoreWriteError(f"cannot write {what} in {directory}: {err.strerror or err} "
-                           f"(errno {err.errno}); the results already there are intact. Free space, "
-                           f"fix the permissions or choose another --out, then run the same command again")
+    why = f"{err.strerror} (errno {err.errno})" if err.strerror else str(err)
+    return StoreWriteError(f"cannot write {what} in {directory}: {why}; the results already there are "
+                           f"intact. Free space, fix the permissions or choose another --out, then run the "
+                           f"same command again")
 
 
 @contextlib.contextmanager

@@ -132,6 +132,10 @@ def run_spec(spec: RunSpec, out_dir, env: Optional[Dict[str, Any]] = None,
     record["timing"] = timing
     try:
         _train_and_measure(spec, record, RunStore(out_dir), progress)
+    except OSError as err:  # the machine's (a full disk, a read-only folder), not the run's: stop the bench
+        from ganzoo.bench.lock import unwritable
+
+        raise unwritable(Path(out_dir), err, "a run's checkpoint or samples") from None
     except Exception as err:  # the run failed; the suite goes on
         record.update(status="failed", error=f"{type(err).__name__}: {err}",
                       traceback=getattr(err, "traceback", None) or traceback.format_exc())
@@ -173,7 +177,8 @@ def _train_and_measure(spec: RunSpec, record: Dict[str, Any], store, progress) -
         if progress is not None:
             progress(spec.run_id, tr.step, spec.steps)
 
-    history = trainer.fit(evaluate=evaluate if spec.quality else None, on_log=on_log)
+    # No full checkpoint at the end: the compact one below is what a finished run keeps.
+    history = trainer.fit(evaluate=evaluate if spec.quality else None, on_log=on_log, save_at_end=False)
     curve = [dict(p) for p in history.evals]
     summary = stability.summarize(history, curve, spec.metric if spec.quality else None,
                                   spec.threshold, stability.logistic_discriminator(trainer.variant))

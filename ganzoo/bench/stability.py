@@ -94,8 +94,12 @@ def oscillation(values: Sequence[float], window: int = OSCILLATION_WINDOW) -> Op
 def logistic_discriminator(variant) -> bool:
     """Whether the variant trains D with the logistic loss on logits (so D's outputs can saturate).
 
-    Probes ``variant.d_loss`` against −log σ(r) − log(1 − σ(f)) at a few points.
+    The variant's declared ``d_output`` says so ("logits"); a plugin that does not declare
+    it is probed: ``variant.d_loss`` against −log σ(r) − log(1 − σ(f)) at a few points.
     """
+    declared = getattr(variant, "d_output", "")
+    if declared:
+        return declared == "logits"
     import torch
     import torch.nn.functional as F
 

@@ -18,9 +18,7 @@ command, the suite, when it started and ended).
 """
 from __future__ import annotations
 
-import contextlib
 import errno
-import fcntl
 import io
 import json
 import math
@@ -28,11 +26,12 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
 from ganzoo import faults
+from ganzoo.paths import locked
 
 RUNS = "runs.jsonl"
 INVOCATIONS = "invocations.jsonl"
@@ -56,18 +55,6 @@ def _clean(obj: Any) -> Any:
 
 def dumps(record: Dict[str, Any]) -> str:
     return json.dumps(_clean(record), sort_keys=False, separators=(",", ":"), allow_nan=False)
-
-
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock on ``path`` (created if needed)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def append_line(path: Path, line: str, lock: Optional[Path] = None, fault_point: str = "") -> None:
@@ -176,14 +163,15 @@ class RunStore:
         steps; a killed run resumes from it; removed once the run's record is stored."""
         return self.dir / PARTIAL / f"{run_id}.pt"
 
-    def remove_leftovers(self) -> List[Path]:
-        """Temporary files a killed writer left beside the store (never a finished file);
-        call only while holding the folder's bench lock. Returns what was removed."""
-        gone = []
-        for sub in (SAMPLES, CHECKPOINTS, PARTIAL):
-            for tmp in (self.dir / sub).glob("*.tmp"):
-                tmp.unlink(missing_ok=True)
-                gone.append(tmp)
+    def remove_leftovers(self, stored=()) -> List[Path]:
+        """What a killed bench left beside the store: temporary files of writes cut short,
+        and partial checkpoints of runs in ``stored`` (killed between storing the record and
+        deleting them). Never a finished file; call only while holding the folder's bench
+        lock. Returns what was removed."""
+        gone = [tmp for sub in (SAMPLES, CHECKPOINTS, PARTIAL) for tmp in (self.dir / sub).glob("*.tmp")]
+        gone += [p for p in map(self.partial_path, stored) if p.is_file()]
+        for path in gone:
+            path.unlink(missing_ok=True)
         return gone
 
     def load_samples(self, run_id: str) -> Optional[Dict[str, np.ndarray]]:

@@ -414,6 +414,10 @@ def _check_schedule(train: Dict[str, Any], ev: Dict[str, Any], where: str) -> No
     _positive(train["log_every"], f"{where}: log_every")
     _positive(train["eval_every"], f"{where}: eval_every", minimum=0)
     _positive(train["checkpoint_every"], f"{where}: checkpoint_every", minimum=0)
+    if train["checkpoint_every"] % train["log_every"]:  # else the read-back steps, and so where a
+        # diverged run stops, would depend on it; it must not change the numbers (not in the run id)
+        raise SuiteError(f"{where}: checkpoint_every ({train['checkpoint_every']}) must be a multiple of "
+                         f"log_every ({train['log_every']})")
     for k in ("samples", "final_samples", "sample_grid", "kid_subsets"):
         _positive(ev[k], f"{where}: {k}")
 

@@ -21,6 +21,7 @@ extractor fingerprint, content hash), so they are recomputed whenever one change
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ganzoo.metrics.cache import drop_unsealed, fidelity_cache_dir, file_digest, seal, tensor_sha256
+from ganzoo.paths import locked
 
 INCEPTION = "inception-v3-compat"
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
@@ -227,6 +229,27 @@ def fidelity_kwargs(space: FeatureSpace, n_generated: int, n_reference: int, *, 
                 cuda=cuda, rng_seed=seed, save_cpu_ram=True, verbose=False)
 
 
+@contextlib.contextmanager
+def _reference_cache(cache_root: Path, name: Optional[str]):
+    """Around one torch-fidelity call that may read or write the cached statistics of the
+    reference set ``name``: entries that fail their SHA-256 seal are dropped first (they
+    would be read wrong, or fail), new ones are sealed after; under a lock per name, so
+    that parallel workers never see each other's entries half-sealed."""
+    if name is None:
+        yield
+        return
+    cache_root.mkdir(parents=True, exist_ok=True)
+    with locked(cache_root / f"{name}.lock"):
+        dropped = drop_unsealed(cache_root.glob(f"{name}-*.pt"))
+        if dropped:
+            warnings.warn(f"cached reference statistics {', '.join(p.name for p in dropped)} in {cache_root} "
+                          f"did not match the SHA-256 recorded when they were written, or had none (corrupt, "
+                          f"or written by an older ganzoo or another program): computed again",
+                          RuntimeWarning, stacklevel=3)
+        yield
+        seal(cache_root.glob(f"{name}-*.pt"))
+
+
 def fidelity_metrics(generated: Tensor, reference: Tensor, space: FeatureSpace, *, fid: bool = True,
                      kid: bool = True, prc: bool = True, isc: bool = False,
                      reference_name: Optional[str] = None, cache=None, **options) -> Dict[str, float]:
@@ -252,16 +275,10 @@ def fidelity_metrics(generated: Tensor, reference: Tensor, space: FeatureSpace, 
     if isc:
         kwargs["isc_splits"] = max(1, min(kwargs["isc_splits"], len(gen)))
     cache_root = fidelity_cache_dir(cache)
-    entries = (lambda: list(cache_root.glob(f"{reference_name}-*.pt"))) if reference_name else list
-    dropped = drop_unsealed(entries())
-    if dropped:
-        warnings.warn(f"reference statistics {', '.join(p.name for p in dropped)} in {cache_root} did not "
-                      f"match their recorded SHA-256 (corrupt, or written by another program): "
-                      f"deleted and computed again", RuntimeWarning, stacklevel=2)
-    raw = torch_fidelity.calculate_metrics(
-        input1=ImageTensorDataset(gen), input2=ImageTensorDataset(ref),
-        fid=fid, kid=kid, prc=prc, isc=isc,
-        cache=reference_name is not None, cache_root=str(cache_root),
-        input2_cache_name=reference_name, **kwargs)
-    seal(entries())
+    with _reference_cache(cache_root, reference_name):
+        raw = torch_fidelity.calculate_metrics(
+            input1=ImageTensorDataset(gen), input2=ImageTensorDataset(ref),
+            fid=fid, kid=kid, prc=prc, isc=isc,
+            cache=reference_name is not None, cache_root=str(cache_root),
+            input2_cache_name=reference_name, **kwargs)
     return {METRIC_KEYS[k].format(space.name): float(v) for k, v in raw.items() if k in METRIC_KEYS}

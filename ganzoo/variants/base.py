@@ -14,9 +14,18 @@ is built from its parts, so most variants only write ``d_loss`` and ``g_loss``:
 
 Optional hooks: ``d_penalty`` (gradient penalties), ``after_d_step`` (weight clipping),
 ``prepare_nets`` (e.g. spectral norm), ``net_options`` (e.g. no BatchNorm in D),
-``conditional = True`` (labels reach both nets).
-A variant whose update has another shape overrides ``train_step`` as a whole; the
-trainer still owns devices, precision, schedule, history and checkpoints.
+``conditional = True`` (labels reach both nets), ``initial_state`` (tensors kept across
+steps in ``self.state``). ``g_loss(self, d_fake, d_real)`` also gets D's outputs on a real
+batch. A variant whose update has another shape overrides ``d_step``, ``g_step`` or
+``train_step``; it back-propagates and steps through the context (``ctx.backward(loss)``,
+``ctx.step(opt)``, ``with ctx.frozen(D):``) so that the trainer alone owns what happens
+there. The trainer owns devices, precision, schedule, history and checkpoints.
+
+Declared, not guessed: ``d_output`` (what D's raw output is: "logits" for a logistic D,
+which can saturate; "critic" for a Wasserstein critic; "scores" for any other real score,
+e.g. hinge or least squares), ``graph_safe`` (False when the step keeps Python-side state a
+CUDA graph would freeze), and the logged keys (:data:`LOGGED_KEYS`, which the stability
+figures read).
 
 ``d_real`` / ``d_fake`` are the raw discriminator outputs (logits or critic values),
 shape ``[B]``, in float32 even under autocast.
@@ -27,7 +36,7 @@ import contextlib
 import functools
 import inspect
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, ContextManager, Dict, Optional
 
 import torch
@@ -38,12 +47,28 @@ from torch import Tensor, nn
 # Adam(2e-4, betas=(0.5, 0.999)) is the DCGAN setting (Radford et al. 2016) that the
 # seed's MLP GAN used; Goodfellow et al. 2014 trained with SGD + momentum.
 BASE_DEFAULTS: Dict[str, Any] = dict(
-    optimizer="adam",  # "adam" or "rmsprop"
+    optimizer="adam",  # a name in ganzoo.optimizers.OPTIMIZERS
     lr_g=2e-4,
     lr_d=2e-4,
     betas=(0.5, 0.999),
     n_critic=1,  # D steps per G step
 )
+
+
+# What the default steps log, every step (a custom step logs at least d_loss and g_loss):
+# ganzoo.bench.stability reads them for oscillation, gradient norms and D saturation.
+LOGGED_KEYS = {
+    "d_loss": "D's loss (without penalty or auxiliary terms)",
+    "g_loss": "G's loss (without auxiliary terms)",
+    "d_real": "mean raw D output on the real batch",
+    "d_fake": "mean raw D output on the fake batch",
+    "grad_norm_d": "L2 norm of D's gradients at its last update",
+    "grad_norm_g": "L2 norm of G's gradients",
+    "d_penalty": "the penalty term, when the variant has one",
+    "d_aux": "D's auxiliary loss (AC-GAN's classes), when there is one",
+    "g_aux": "G's auxiliary loss, when there is one",
+}
+D_OUTPUTS = ("logits", "critic", "scores")
 
 
 class HyperparameterError(ValueError):
@@ -86,7 +111,6 @@ class StepContext:
     real_batch: Callable[[int], tuple]  # n -> (x, y or None), gathered on the device
     device: torch.device
     autocast: Callable[[], ContextManager] = contextlib.nullcontext
-    extras: Dict[str, Any] = field(default_factory=dict)
 
     def noise(self, n: Optional[int] = None) -> Tensor:
         return torch.randn(n or self.batch_size, self.z_dim, device=self.device)
@@ -96,6 +120,28 @@ class StepContext:
         if self.num_classes <= 0:
             return None
         return torch.randint(self.num_classes, (n or self.batch_size,), device=self.device)
+
+    # ---- updates: the trainer's, so that scaling, clipping or distributed hooks live here only
+    def backward(self, loss: Tensor) -> None:
+        """Back-propagate ``loss`` (a variant never calls ``loss.backward()`` itself)."""
+        loss.backward()
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Apply one update of ``optimizer`` (a variant never calls ``opt.step()`` itself)."""
+        optimizer.step()
+
+    @contextlib.contextmanager
+    def frozen(self, module: nn.Module):
+        """``module``'s parameters take no gradient inside the block (e.g. D during G's
+        update); their ``requires_grad`` flags are put back after, even on an error."""
+        params = list(module.parameters())
+        flags = [p.requires_grad for p in params]
+        module.requires_grad_(False)
+        try:
+            yield module
+        finally:
+            for p, flag in zip(params, flags):
+                p.requires_grad_(flag)
 
 
 def grad_norm(module: nn.Module) -> Tensor:
@@ -125,9 +171,23 @@ class Variant:
     # A preferred architecture per data kind ("points" / "image"); the user may override.
     preferred_arch: ClassVar[Dict[str, str]] = {}
     registered_name: ClassVar[str] = ""
+    # What D's raw output is (see the module docstring); "" = undeclared: a plugin that
+    # does not say is probed (ganzoo.bench.stability.logistic_discriminator).
+    d_output: ClassVar[str] = ""
+    # False: the step changes Python-side state between calls, which a CUDA graph would
+    # freeze at capture; the graph mode is then never tried (ganzoo.perf).
+    graph_safe: ClassVar[bool] = True
 
     def __init__(self, **overrides: Any):
         self.hp = self.resolve_hparams(overrides)
+        # Tensors kept across steps (e.g. BEGAN's k_t): set up by the trainer from
+        # initial_state() on its device, saved in checkpoints, restored on resume, kept
+        # across a perf fallback. Update them in place (``add_``, ``copy_``), never rebind.
+        self.state: Dict[str, Tensor] = {}
+
+    def initial_state(self) -> Dict[str, Any]:
+        """The starting values of ``self.state`` (tensors or numbers), by name."""
+        return {}
 
     @classmethod
     def g_loss_sees_real(cls) -> bool:
@@ -146,15 +206,20 @@ class Variant:
 
     @classmethod
     def resolve_hparams(cls, overrides: Dict[str, Any]) -> Dict[str, Any]:
+        from ganzoo.optimizers import OPTIMIZERS
+
         hp = cls.default_hparams()
+        chosen = overrides.get("optimizer", hp["optimizer"])
+        if chosen not in OPTIMIZERS:
+            raise HyperparameterError(f"optimizer: {OPTIMIZERS.unknown_message(chosen)}")
+        for key, value in OPTIMIZERS.get(chosen).hparams.items():  # e.g. sgd's momentum
+            hp.setdefault(key, value)
         for key, value in overrides.items():
             if key not in hp:
                 raise HyperparameterError(
                     f"unknown hyperparameter {key!r} for variant {cls.registered_name or cls.__name__!r}; "
                     f"valid: {', '.join(sorted(hp))}")
             hp[key] = _coerce(key, value, hp[key])
-        if hp["optimizer"] not in ("adam", "rmsprop"):
-            raise HyperparameterError(f"optimizer must be 'adam' or 'rmsprop', got {hp['optimizer']!r}")
         if int(hp["n_critic"]) < 1:
             raise HyperparameterError(f"n_critic must be >= 1, got {hp['n_critic']!r}")
         for key in ("lr_g", "lr_d"):
@@ -232,9 +297,9 @@ class Variant:
             loss = loss + penalty
             logs["d_penalty"] = penalty.detach()
         ctx.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
+        ctx.backward(loss)
         logs["grad_norm_d"] = grad_norm(D)
-        ctx.opt_d.step()
+        ctx.step(ctx.opt_d)
         self.after_d_step(D)
         logs["d_real"] = d_logits(out_real).detach().mean()
         logs["d_fake"] = d_logits(out_fake).detach().mean()
@@ -244,8 +309,7 @@ class Variant:
         """One generator update; D's parameters take no gradient."""
         G, D = ctx.G, ctx.D
         fake_labels = ctx.random_labels() if self.conditional else None
-        D.requires_grad_(False)
-        try:
+        with ctx.frozen(D):
             with ctx.autocast():
                 out_fake = D(G(ctx.noise(), fake_labels), fake_labels)
             if self.g_loss_sees_real():
@@ -261,11 +325,9 @@ class Variant:
                 loss = loss + aux
                 logs["g_aux"] = aux.detach()
             ctx.opt_g.zero_grad(set_to_none=True)
-            loss.backward()
-        finally:
-            D.requires_grad_(True)
+            ctx.backward(loss)
         logs["grad_norm_g"] = grad_norm(G)
-        ctx.opt_g.step()
+        ctx.step(ctx.opt_g)
         return logs
 
     def train_step(self, ctx: StepContext) -> Dict[str, Tensor]:

@@ -27,6 +27,7 @@ class LSGAN(Variant):
     """
 
     paper = "arXiv:1611.04076 (Mao et al. 2017, eq. 9 and section 4.1)"
+    d_output = "scores"  # regressed onto the a/b/c targets
     defaults = dict(optimizer="adam", lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), n_critic=1,
                     fake_target=0.0, real_target=1.0, g_target=1.0)
     preferred_arch = {"image": "dcgan"}

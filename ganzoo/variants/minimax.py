@@ -18,6 +18,7 @@ class Vanilla(Variant):
     """Minimax GAN exactly as written: G minimises log(1 - D(G(z))) (Goodfellow et al. 2014)."""
 
     paper = "arXiv:1406.2661 (Goodfellow et al. 2014, eq. 1)"
+    d_output = "logits"  # the logistic loss: D(x) = σ(output)
     defaults = dict(lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), n_critic=1)
 
     def d_loss(self, d_real: Tensor, d_fake: Tensor) -> Tensor:

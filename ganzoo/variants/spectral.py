@@ -49,6 +49,7 @@ class SNGAN(Variant):
     """
 
     paper = "arXiv:1802.05957 (Miyato, Kataoka, Koyama & Yoshida 2018)"
+    d_output = "scores"  # hinge loss
     defaults = dict(optimizer="adam", lr_g=2e-4, lr_d=2e-4, betas=(0.0, 0.9), n_critic=5,
                     d_norm="none", power_iterations=1)
     preferred_arch = {"image": "dcgan"}

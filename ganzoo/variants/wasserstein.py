@@ -20,6 +20,7 @@ from ganzoo.variants.penalties import gradient_penalty, random_interpolates
 class _WassersteinLoss(Variant):
     """The critic loss E[D(G(z))] − E[D(x)] and the generator loss −E[D(G(z))]."""
 
+    d_output = "critic"
     preferred_arch = {"image": "dcgan"}
 
     def d_loss(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
