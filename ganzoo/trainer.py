@@ -7,6 +7,7 @@ buffer on the device, read back every ``log_every`` steps, where divergence is c
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import random
@@ -169,9 +170,13 @@ class Trainer:
             raise ConfigError(str(err)) from None
         seed_everything(self.config.seed)
         conditioning = self.variant.conditioning if self.variant.conditional else "none"
-        G, D = nets.build(self.arch, self.data.shape, z_dim=self.config.z_dim,
-                          num_classes=self.data.num_classes, conditioning=conditioning,
-                          **self.variant.net_options())
+        build = functools.partial(nets.build, self.arch, z_dim=self.config.z_dim,
+                                  num_classes=self.data.num_classes, conditioning=conditioning,
+                                  **self.variant.net_options())
+        G, D = build(self.data.shape)
+        d_shape = self.variant.d_input_shape(tuple(self.data.shape))
+        if d_shape != tuple(self.data.shape):  # e.g. PacGAN: D on m samples side by side
+            _, D = build(d_shape)
         G, D = self.variant.prepare_nets(G, D)
         self.G, self.D = G.to(self.device), D.to(self.device)
         self.variant.state = {k: (v.detach().clone() if torch.is_tensor(v) else torch.tensor(float(v))).to(self.device)

@@ -46,16 +46,16 @@ def test_example_package_installs_lists_and_trains_through_the_cli(tmp_path):
 
     listed = ganzoo("list", path=[site], cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
-    line = next(l for l in listed.stdout.splitlines() if l.strip().startswith("rsgan"))
-    assert "Relativistic" in line and "Jolicoeur-Martineau" in line
+    line = next(l for l in listed.stdout.splitlines() if l.strip().startswith("ralsgan"))
+    assert "Relativistic average LSGAN" in line and "Jolicoeur-Martineau" in line
     assert "wgan-gp" in listed.stdout and "failed to load" not in listed.stdout
 
     out = tmp_path / "run"
-    trained = ganzoo("train", "rsgan", "--dataset", "ring8", "--steps", "50", "--batch-size", "32",
+    trained = ganzoo("train", "ralsgan", "--dataset", "ring8", "--steps", "50", "--batch-size", "32",
                      "--log-every", "25", "--no-progress", "--out", str(out), path=[site], cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["variant"] == "rsgan" and summary["status"] == "ok" and summary["steps"] == 50
+    assert summary["variant"] == "ralsgan" and summary["status"] == "ok" and summary["steps"] == 50
     assert summary["real_images"] == 50 * 2 * 32  # its G step looks at a real batch too
     assert all(abs(v) < 1e6 for v in summary["final"].values())
 

@@ -10,5 +10,8 @@ from ganzoo.variants import least_squares  # noqa: F401  (lsgan)
 from ganzoo.variants import regularized  # noqa: F401  (r1, dragan)
 from ganzoo.variants import spectral  # noqa: F401  (sngan)
 from ganzoo.variants import wasserstein  # noqa: F401  (wgan, wgan-gp)
+from ganzoo.variants import relativistic  # noqa: F401  (rsgan, ragan)
+from ganzoo.variants import packing  # noqa: F401  (pacgan)
+from ganzoo.variants import unrolled  # noqa: F401  (unrolled)
 
 __all__ = ["BASE_DEFAULTS", "HyperparameterError", "StepContext", "Variant", "VariantError", "d_logits", "grad_norm"]

@@ -258,6 +258,11 @@ class Variant:
         """Adapt freshly built nets (e.g. add spectral norm to D). Returns (G, D)."""
         return G, D
 
+    def d_input_shape(self, shape):
+        """The sample shape D is built for (default: the data's). PacGAN's D takes m samples
+        side by side; its ``prepare_nets`` then wraps D to pack them."""
+        return tuple(shape)
+
     def net_options(self) -> Dict[str, Any]:
         """Keyword options for the architecture builder (``nets.build(..., **options)``).
 
