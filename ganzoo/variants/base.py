@@ -177,6 +177,8 @@ class Variant:
     # False: the step changes Python-side state between calls, which a CUDA graph would
     # freeze at capture; the graph mode is then never tried (ganzoo.perf).
     graph_safe: ClassVar[bool] = True
+    # Smallest valid value of a variant's own integer hyperparameters (e.g. {"pack": 1}).
+    hp_minimum: ClassVar[Dict[str, int]] = {}
 
     def __init__(self, **overrides: Any):
         self.hp = self.resolve_hparams(overrides)
@@ -225,6 +227,9 @@ class Variant:
         for key in ("lr_g", "lr_d"):
             if key in hp and not hp[key] > 0:
                 raise HyperparameterError(f"{key} must be a learning rate > 0, got {hp[key]!r}")
+        for key, lowest in cls.hp_minimum.items():
+            if hp[key] < lowest:
+                raise HyperparameterError(f"{key} must be >= {lowest}, got {hp[key]!r}")
         return hp
 
     @property

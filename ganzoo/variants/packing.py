@@ -47,17 +47,11 @@ class PacGAN(NonSaturating):
 
     paper = "arXiv:1712.04086 (Lin, Khetan, Fanti & Oh 2018, section 3)"
     defaults = dict(optimizer="adam", lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), n_critic=1, pack=2)
+    hp_minimum = {"pack": 1}  # 1: no packing
 
     @property
     def pack(self) -> int:
         return int(self.hp["pack"])
-
-    @classmethod
-    def resolve_hparams(cls, overrides):
-        hp = super().resolve_hparams(overrides)
-        if int(hp["pack"]) < 1:
-            raise ValueError(f"pack must be >= 1 (1: no packing), got {hp['pack']!r}")
-        return hp
 
     def d_input_shape(self, shape: Tuple[int, ...]) -> Tuple[int, ...]:
         return (self.pack * shape[0], *shape[1:])

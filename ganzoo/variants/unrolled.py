@@ -38,17 +38,11 @@ class UnrolledGAN(Vanilla):
     paper = "arXiv:1611.02163 (Metz, Poole, Pfau & Sohl-Dickstein 2017, eq. 5-7)"
     defaults = dict(optimizer="adam", lr_g=1e-3, lr_d=1e-4, betas=(0.5, 0.999), n_critic=1, unroll_steps=5)
     graph_safe = False  # reads D's Adam step count on the host at every G step
+    hp_minimum = {"unroll_steps": 0}
 
     def real_images_per_step(self, batch_size: int) -> int:
         """D's own batches, plus one real batch per unrolled step and one for G's loss."""
         return (self.n_critic + int(self.hp["unroll_steps"]) + 1) * batch_size
-
-    @classmethod
-    def resolve_hparams(cls, overrides):
-        hp = super().resolve_hparams(overrides)
-        if int(hp["unroll_steps"]) < 0:
-            raise ValueError(f"unroll_steps must be >= 0, got {hp['unroll_steps']!r}")
-        return hp
 
     def g_step(self, ctx) -> Dict[str, Tensor]:
         G, D = ctx.G, ctx.D
