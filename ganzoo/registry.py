@@ -75,7 +75,7 @@ class Registry(Generic[T]):
         self._prepare()
         try:
             return self._items[name]
-        except KeyError:
+        except (KeyError, TypeError):  # TypeError: an unhashable "name" (a list from --hp)
             raise UnknownNameError(self.unknown_message(name)) from None
 
     def unknown_message(self, name: Any) -> str:
@@ -88,7 +88,7 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         self._prepare()
-        return name in self._items
+        return isinstance(name, str) and name in self._items
 
     def __iter__(self) -> Iterator[str]:
         self._prepare()

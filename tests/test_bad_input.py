@@ -53,6 +53,7 @@ BAD = [  # (argv, what the message must say); {d} is the files fixture's folder
     (["train", "nsgan", "--dataset", "ring8", "--hp", "lr_d=NaN"], "'lr_d' must be a finite number"),
     (["train", "nsgan", "--dataset", "ring8", "--hp", "betas=[0.5]"], "'betas' must be a list of 2"),
     (["train", "wgan", "--dataset", "ring8", "--hp", "n_critic=0"], "n_critic must be >= 1"),
+    (["train", "nsgan", "--dataset", "ring8", "--hp", "optimizer=[0.5, 0.9]"], "unknown optimizer [0.5, 0.9]"),
     (["train", "nsgan", "--dataset", "ring8", "--hp", "optimizer=lbfgs"], "unknown optimizer 'lbfgs'; valid optimizers: adam, adamw"),
     (["train", "nsgan", "--dataset", "ring8", "--batch-size", "100000"], "batch_size 100000 is larger than dataset"),
     (["train", "nsgan", "--dataset", "ring8", "--precision", "fp8"], "precision must be one of fp32, tf32, bf16"),
