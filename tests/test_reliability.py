@@ -174,7 +174,9 @@ def test_sigkill_of_the_bench_alone_takes_its_workers_with_it(tmp_path):
             workers = [p for p in _children(proc.pid) if "spawn_main" in open(f"/proc/{p}/cmdline").read()]
             time.sleep(0.2)
         assert len(workers) == 2, "the workers did not start"
-        time.sleep(2)  # training now
+        while time.time() < deadline and len(list((tmp_path / "out" / "partial").glob("*.pt"))) < 2:
+            time.sleep(0.1)  # until both write checkpoints: training, their set-up done
+        assert len(list((tmp_path / "out" / "partial").glob("*.pt"))) == 2, "the runs did not start"
         os.kill(proc.pid, signal.SIGKILL)  # the parent alone, not its group
         proc.wait(timeout=30)
         deadline = time.time() + 10

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import abc
 import multiprocessing as mp
+import os
 import queue
 import time
 from collections import deque
@@ -65,15 +66,18 @@ def _set_threads(threads: int) -> None:
 _EVENTS: Optional[Any] = None
 
 
-def _worker_init(events, threads: int) -> None:
+def _worker_init(events, threads: int, parent: int) -> None:
     global _EVENTS
     _EVENTS = events
-    _die_with_parent()
+    _die_with_parent(parent)
     _set_threads(threads)
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this worker when its parent dies (elsewhere: nothing)."""
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this worker when its parent dies (elsewhere: nothing). The parent
+    may have died already, while this worker was still importing torch: then exit now."""
+    import os
+
     try:
         import ctypes
         import signal
@@ -82,6 +86,8 @@ def _die_with_parent() -> None:
         libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _worker_progress(run_id: str, step: int, total: int, kind: str = "step") -> None:
@@ -222,7 +228,7 @@ class LocalExecutor(Executor):
         can leave its lock held, so a killed pool's queue is never reused)."""
         events = ctx.Queue()
         pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
-                                   initializer=_worker_init, initargs=(events, self.threads))
+                                   initializer=_worker_init, initargs=(events, self.threads, os.getpid()))
         return pool, events
 
 
