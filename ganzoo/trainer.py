@@ -179,7 +179,7 @@ class Trainer:
             _, D = build(d_shape)
         G, D = self.variant.prepare_nets(G, D)
         self.G, self.D = G.to(self.device), D.to(self.device)
-        self.variant.state = {k: (v.detach().clone() if torch.is_tensor(v) else torch.tensor(float(v))).to(self.device)
+        self.variant.state = {k: torch.as_tensor(v).detach().clone().to(self.device)  # ints stay ints
                               for k, v in self.variant.initial_state().items()}
         self.channels_last = perf.prepare_nets(self.G, self.D, self.device)
         hp = self.variant.hp

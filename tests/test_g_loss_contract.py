@@ -90,9 +90,9 @@ def test_a_conditional_two_argument_loss_gets_the_real_labels(registered):
 def test_the_example_plugin_is_the_relativistic_average_least_squares_formula():
     v = example_module().RelativisticAverageLSGAN()
     assert v.g_loss_sees_real()
-    r, f = [1.0, 3.0], [0.0, -2.0]  # by hand: mean r = 2, mean f = -1
-    # L_D = mean((r - (-1) - 1)^2) + mean((f - 2 + 1)^2) = mean(1, 9) + mean(1, 9) = 10
-    # L_G = mean((f - 2 - 1)^2) + mean((r + 1 + 1)^2) = mean(9, 25) + mean(9, 25) = 34
+    r, f = [1.0, 4.0], [0.0, -1.0]  # by hand: mean r = 2.5, mean f = -0.5 (the terms differ)
+    # L_D = mean((r + 0.5 - 1)^2) + mean((f - 2.5 + 1)^2) = mean(0.25, 12.25) + mean(2.25, 6.25) = 10.5
+    # L_G = mean((f - 2.5 - 1)^2) + mean((r + 0.5 + 1)^2) = mean(12.25, 20.25) + mean(6.25, 30.25) = 34.5
     r, f = torch.tensor(r, dtype=torch.float64), torch.tensor(f, dtype=torch.float64)
-    assert v.d_loss(r, f).item() == pytest.approx(10.0)
-    assert v.g_loss(f, r).item() == pytest.approx(34.0)
+    assert v.d_loss(r, f).item() == pytest.approx(10.5)
+    assert v.g_loss(f, r).item() == pytest.approx(34.5)

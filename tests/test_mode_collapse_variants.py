@@ -25,15 +25,15 @@ def log_sigmoid(x):
 
 
 def test_relativistic_losses_by_hand():
-    r, f = [1.0, 3.0], [0.0, -2.0]  # mean r = 2, mean f = -1
+    r, f = [1.0, 4.0], [0.0, -1.0]  # mean r = 2.5, mean f = -0.5 (asymmetric: the two terms differ)
     rt, ft = torch.tensor(r, dtype=torch.float64), torch.tensor(f, dtype=torch.float64)
     rsgan, ragan = VARIANTS.get("rsgan")(), VARIANTS.get("ragan")()
     # RSGAN: pairs by position: r − f = (1, 5)
     assert rsgan.d_loss(rt, ft).item() == pytest.approx(-(log_sigmoid(1) + log_sigmoid(5)) / 2)
     assert rsgan.g_loss(ft, rt).item() == pytest.approx(-(log_sigmoid(-1) + log_sigmoid(-5)) / 2)
-    # RaGAN: r − mean f = (2, 4); f − mean r = (−2, −4); log(1 − σ(x)) = log σ(−x)
-    d = -(log_sigmoid(2) + log_sigmoid(4)) / 2 - (log_sigmoid(2) + log_sigmoid(4)) / 2
-    g = -(log_sigmoid(-2) + log_sigmoid(-4)) / 2 - (log_sigmoid(-2) + log_sigmoid(-4)) / 2
+    # RaGAN: r − mean f = (1.5, 4.5); f − mean r = (−2.5, −3.5); log(1 − σ(x)) = log σ(−x)
+    d = -(log_sigmoid(1.5) + log_sigmoid(4.5)) / 2 - (log_sigmoid(2.5) + log_sigmoid(3.5)) / 2
+    g = -(log_sigmoid(-2.5) + log_sigmoid(-3.5)) / 2 - (log_sigmoid(-1.5) + log_sigmoid(-4.5)) / 2
     assert ragan.d_loss(rt, ft).item() == pytest.approx(d)
     assert ragan.g_loss(ft, rt).item() == pytest.approx(g)
     assert rsgan.g_loss_sees_real() and ragan.g_loss_sees_real()

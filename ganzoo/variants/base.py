@@ -177,8 +177,9 @@ class Variant:
     # False: the step changes Python-side state between calls, which a CUDA graph would
     # freeze at capture; the graph mode is then never tried (ganzoo.perf).
     graph_safe: ClassVar[bool] = True
-    # Smallest valid value of a variant's own integer hyperparameters (e.g. {"pack": 1}).
-    hp_minimum: ClassVar[Dict[str, int]] = {}
+    # Smallest valid value of integer hyperparameters (e.g. {"pack": 1}); merged along the
+    # class hierarchy like ``defaults``.
+    hp_minimum: ClassVar[Dict[str, int]] = {"n_critic": 1}
 
     def __init__(self, **overrides: Any):
         self.hp = self.resolve_hparams(overrides)
@@ -222,12 +223,13 @@ class Variant:
                     f"unknown hyperparameter {key!r} for variant {cls.registered_name or cls.__name__!r}; "
                     f"valid: {', '.join(sorted(hp))}")
             hp[key] = _coerce(key, value, hp[key])
-        if int(hp["n_critic"]) < 1:
-            raise HyperparameterError(f"n_critic must be >= 1, got {hp['n_critic']!r}")
         for key in ("lr_g", "lr_d"):
             if key in hp and not hp[key] > 0:
                 raise HyperparameterError(f"{key} must be a learning rate > 0, got {hp[key]!r}")
-        for key, lowest in cls.hp_minimum.items():
+        minimum = {}
+        for klass in reversed(cls.__mro__):
+            minimum.update(vars(klass).get("hp_minimum", {}))
+        for key, lowest in minimum.items():
             if hp[key] < lowest:
                 raise HyperparameterError(f"{key} must be >= {lowest}, got {hp[key]!r}")
         return hp

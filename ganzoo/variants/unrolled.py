@@ -10,8 +10,8 @@ is trained as usual; only G sees the unrolled copy, so D takes no gradient from 
   -unrolled_loss``), so G's loss is −L_D(θ_D^K), real term included: through θ_D^K the
   real batch depends on G too.
 - The unrolled updates are differentiable copies of D's own optimizer: Adam from D's
-  current moments (as the notebook unrolls its Adam), plain SGD at ``lr_d`` for any other
-  optimizer. Fresh real and generated batches at each unrolled step.
+  current moments (as the notebook unrolls its Adam; for AdamW the same, without its weight
+  decay), plain SGD at ``lr_d`` for any other optimizer. Fresh real and generated batches at each unrolled step.
 - Settings from the authors' 2D notebook (poolio/unrolled_gan): k = 5 unrolling steps, G
   Adam 1e-3, D Adam 1e-4, β1 = 0.5. ``--hp unroll_steps=0`` is the plain minimax GAN's G
   gradient, computed the same way (a test checks it).
@@ -37,7 +37,7 @@ class UnrolledGAN(Vanilla):
 
     paper = "arXiv:1611.02163 (Metz, Poole, Pfau & Sohl-Dickstein 2017, eq. 5-7)"
     defaults = dict(optimizer="adam", lr_g=1e-3, lr_d=1e-4, betas=(0.5, 0.999), n_critic=1, unroll_steps=5)
-    graph_safe = False  # reads D's Adam step count on the host at every G step
+    graph_safe = False  # not yet verified under CUDA graph capture (no GPU in the session that wrote it)
     hp_minimum = {"unroll_steps": 0}
 
     def real_images_per_step(self, batch_size: int) -> int:
@@ -51,7 +51,7 @@ class UnrolledGAN(Vanilla):
         # copies into G's samples, never into D's parameters.
         weights = {n: p.detach().requires_grad_(True) for n, p in D.named_parameters()}
         buffers = {n: b.clone() for n, b in D.named_buffers()}  # BatchNorm statistics stay D's own
-        moments = _adam_moments(ctx.opt_d, D) if self.hp["optimizer"] == "adam" else None
+        moments = _adam_moments(ctx.opt_d, D) if self.hp["optimizer"] in ("adam", "adamw") else None
         for _ in range(int(self.hp["unroll_steps"])):
             loss_d = self._d_loss_at(ctx, weights, buffers)
             grads = torch.autograd.grad(loss_d, [weights[n] for n in names], create_graph=True)
@@ -103,12 +103,14 @@ class UnrolledGAN(Vanilla):
 
 
 def _adam_moments(opt: torch.optim.Optimizer, D) -> Dict[str, tuple]:
-    """D's Adam moments and step count now, detached (zeros before its first update)."""
+    """D's Adam moments and step count now, detached, as device tensors (no host read; zeros
+    before its first update). Read out of place only, so no copy is needed."""
     out = {}
     for n, p in D.named_parameters():
         st = opt.state.get(p, {})
         if "exp_avg" in st:
-            out[n] = (st["exp_avg"].detach().clone(), st["exp_avg_sq"].detach().clone(), float(st["step"]))
+            step = st["step"] if torch.is_tensor(st["step"]) else torch.tensor(float(st["step"]))
+            out[n] = (st["exp_avg"].detach(), st["exp_avg_sq"].detach(), step.detach().to(p.device))
         else:
-            out[n] = (torch.zeros_like(p), torch.zeros_like(p), 0.0)
+            out[n] = (torch.zeros_like(p), torch.zeros_like(p), torch.zeros((), device=p.device))
     return out
