@@ -90,7 +90,7 @@ def parse_hparams(pairs: List[str]) -> Dict[str, object]:
 
 def run_train(args) -> int:
     from ganzoo.data import load
-    from ganzoo.trainer import CheckpointError, TrainConfig, Trainer, read_checkpoint
+    from ganzoo.trainer import TrainConfig, Trainer
 
     out = Path(args.out)
     ckpt = out / "checkpoint.pt"
@@ -104,12 +104,7 @@ def run_train(args) -> int:
     data = load(args.dataset, split=args.split, data_root=args.data_root, download=args.download)
     print(f"data: {data.source or data.name} ({len(data)} samples, shape {list(data.shape)})")
     if args.resume and ckpt.is_file():
-        saved = read_checkpoint(ckpt)
-        if (saved["variant"], saved["dataset"].get("name")) != (args.variant, args.dataset):
-            raise CheckpointError(f"--resume: {ckpt} holds {saved['variant']} on {saved['dataset'].get('name')}, "
-                                  f"not {args.variant} on {args.dataset}; resume it with those names, or "
-                                  f"give this run another --out")
-        trainer = Trainer.from_checkpoint(ckpt, data=data, steps=args.steps)
+        trainer = Trainer.from_checkpoint(ckpt, data=data, expect=(args.variant, args.dataset), steps=args.steps)
         print(f"resuming from {ckpt} at step {trainer.step}")
     else:
         trainer = Trainer(args.variant, data, arch=args.arch, config=config, checkpoint_path=ckpt,

@@ -486,15 +486,22 @@ class Trainer:
                 mine[k].copy_(v)
 
     @classmethod
-    def from_checkpoint(cls, path, data: Optional[TensorData] = None, **config_overrides) -> "Trainer":
+    def from_checkpoint(cls, path, data: Optional[TensorData] = None, expect: Optional[tuple] = None,
+                        **config_overrides) -> "Trainer":
         """Rebuild a trainer from a checkpoint, ready to ``fit`` further or ``sample``.
 
         The dataset is loaded again from the checkpoint's record unless ``data`` is given.
-        A compact checkpoint (``ganzoo bench``'s, no optimizer state) gives a trainer that
-        samples and is evaluated; its ``fit`` raises :class:`CheckpointError`.
+        ``expect``: (variant, dataset) the caller means to resume; another pair is a
+        :class:`CheckpointError`. A compact checkpoint (``ganzoo bench``'s, no optimizer
+        state) gives a trainer that samples and is evaluated; its ``fit`` raises
+        :class:`CheckpointError`.
         """
         path = Path(path)
         state = read_checkpoint(path)
+        held = (state["variant"], state["dataset"].get("name"))
+        if expect is not None and tuple(expect) != held:
+            raise CheckpointError(f"--resume: {path} holds {held[0]} on {held[1]}, not {expect[0]} on "
+                                  f"{expect[1]}; resume it with those names, or give this run another --out")
         cfg = dict(state["config"])
         cfg.update(config_overrides)
         if cfg.get("perf") == "graph" and "perf" not in config_overrides:

@@ -6,7 +6,7 @@ D's input is the m samples concatenated (2D points: m·2 features; images: along
 channels, m·C × H × W, as the authors' code does), built by the architecture for that
 shape and wrapped by :class:`PackedDiscriminator`; G is unchanged. Each D decision uses m
 samples, so a step of batch size B draws B·m real and B·m generated samples and D makes B
-decisions (the authors' batch size counts packs too). The loss is the standard
+decisions: here the batch size counts packs, and img/s counts every sample. The loss is the standard
 non-saturating GAN's, on which the paper packs.
 
 ``pack`` (m): 2 by default; the paper reports m = 2, 3, 4 (``--hp pack=3``). Other

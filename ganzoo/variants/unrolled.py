@@ -6,9 +6,8 @@ the surrogate objective f_K(θ_G, θ_D) = f(θ_G, θ_D^K), with θ_D^0 = θ_D an
 taken *through* the k updates (second order: the updates depend on G's samples). D itself
 is trained as usual; only G sees the unrolled copy, so D takes no gradient from G's step.
 
-- The objective is the original minimax f (the authors' 2D notebook: ``gen_loss =
-  -unrolled_loss``), so G's loss is −L_D(θ_D^K), real term included: through θ_D^K the
-  real batch depends on G too.
+- The objective is the paper's f, the original minimax value, so G's loss is −L_D(θ_D^K),
+  real term included: through θ_D^K the real batch depends on G too.
 - The unrolled updates are differentiable copies of D's own optimizer: Adam from D's
   current moments (as the notebook unrolls its Adam; for AdamW the same, without its weight
   decay), plain SGD at ``lr_d`` for any other optimizer. Fresh real and generated batches at each unrolled step.
