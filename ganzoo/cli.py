@@ -68,6 +68,9 @@ def add_train(sub) -> None:
                         "eager, graph (one CUDA graph per iteration) or compile (torch.compile)")
     p.add_argument("--log-every", type=positive_int, default=100)
     p.add_argument("--checkpoint-every", type=int, default=0)
+    p.add_argument("--g-ema", type=float, default=0.0, metavar="DECAY",
+                   help="keep an EMA of G's weights with this decay (e.g. 0.999) and sample and "
+                        "evaluate it instead of the last G (default 0: off)")
     p.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
                    help="override a variant hyperparameter (JSON value), e.g. --hp lr_d=1e-4")
     p.add_argument("--out", default="runs/latest", help="output directory (checkpoint.pt, summary.json)")
@@ -96,7 +99,8 @@ def run_train(args) -> int:
     ckpt = out / "checkpoint.pt"
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed,
                          device=args.device, precision=args.precision, perf=args.perf, log_every=args.log_every,
-                         checkpoint_every=args.checkpoint_every, hparams=parse_hparams(args.hp))
+                         checkpoint_every=args.checkpoint_every, g_ema=args.g_ema,
+                         hparams=parse_hparams(args.hp))
     VARIANTS.get(args.variant)  # fail on a bad name before loading any data
     if args.arch:
         ARCHS.get(args.arch)

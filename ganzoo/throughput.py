@@ -163,6 +163,7 @@ class PlainLoop:
         from ganzoo.variants.base import Variant
 
         self.variant = type(trainer.variant)(**trainer.config.hparams)
+        self.variant.state = {k: v.clone() for k, v in trainer.variant.state.items()}  # e.g. BEGAN's k_t
         self.G, self.D = copy.deepcopy(trainer.G), copy.deepcopy(trainer.D)
         hp = self.variant.hp
         extra = {"fused": True} if fused and optimizers.OPTIMIZERS.get(hp["optimizer"]).fusable else {}

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from ganzoo import faults, nets, optimizers, perf
+from ganzoo.ema import WeightAverage
 from ganzoo.data.base import TensorData
 from ganzoo.registry import VARIANTS
 from ganzoo.variants.base import StepContext, Variant, VariantError
@@ -52,6 +53,7 @@ class TrainConfig:
     log_every: int = 100  # host read-back of the history, divergence check
     checkpoint_every: int = 0  # 0: only when fit() ends (if a checkpoint path is set)
     eval_every: int = 0  # 0: no evaluation during training
+    g_ema: float = 0.0  # > 0: keep an EMA of G's weights with this decay, sampled and evaluated (ganzoo.ema)
     hparams: Dict[str, Any] = field(default_factory=dict)  # overrides of the variant's defaults
 
     def __post_init__(self):
@@ -63,6 +65,9 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
+        if isinstance(self.g_ema, bool) or not isinstance(self.g_ema, (int, float)) \
+                or not 0.0 <= self.g_ema < 1.0:
+            raise ConfigError(f"g_ema must be an EMA decay in [0, 1) (0: off; e.g. 0.999), got {self.g_ema!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.perf not in PERF_MODES:
@@ -173,11 +178,7 @@ class Trainer:
         build = functools.partial(nets.build, self.arch, z_dim=self.config.z_dim,
                                   num_classes=self.data.num_classes, conditioning=conditioning,
                                   **self.variant.net_options())
-        G, D = build(self.data.shape)
-        d_shape = self.variant.d_input_shape(tuple(self.data.shape))
-        if d_shape != tuple(self.data.shape):  # e.g. PacGAN: D on m samples side by side
-            _, D = build(d_shape)
-        G, D = self.variant.prepare_nets(G, D)
+        G, D = self.variant.build_nets(build, tuple(self.data.shape))
         self.G, self.D = G.to(self.device), D.to(self.device)
         self.variant.state = {k: torch.as_tensor(v).detach().clone().to(self.device)  # ints stay ints
                               for k, v in self.variant.initial_state().items()}
@@ -187,6 +188,8 @@ class Trainer:
         self._opt_options = perf.optimizer_options(hp["optimizer"], self.device, self.config.perf)
         self.opt_g = optimizers.build(self.G.parameters(), hp, hp["lr_g"], **self._opt_options)
         self.opt_d = optimizers.build(self.D.parameters(), hp, hp["lr_d"], **self._opt_options)
+        # The EMA of G's weights (config.g_ema > 0): what sample() and evaluation use.
+        self.g_average = WeightAverage(self.G, self.config.g_ema) if self.config.g_ema else None
         # The step runner (ganzoo.perf): built at the first fit(), dropped when state is loaded.
         self.runner: Optional[perf.Runner] = None
         self.step = 0
@@ -256,6 +259,8 @@ class Trainer:
                 except Exception as err:  # the variant's (perhaps a plugin's) code: name it and the step
                     self.history.status = "failed"
                     raise VariantError(self.variant.name, self.step + 1, err) from err
+                if self.g_average is not None:
+                    self.g_average.update()
                 if buffer is None:
                     self._init_keys(runner.keys)
                     rows = min(cfg.log_every, total - self.step)  # no more than this call can fill
@@ -361,8 +366,9 @@ class Trainer:
             raise ConfigError(f"variant {self.variant.name!r} is not conditional; it takes no labels")
         if self.variant.conditional and labels is None:
             labels = torch.arange(n, device=self.device) % self.data.num_classes
-        was_training = self.G.training
-        self.G.eval()
+        G = self.g_average.module if self.g_average is not None else self.G
+        was_training = G.training
+        G.eval()
         gen = torch.Generator(device=self.device).manual_seed(
             self.config.seed + 12345 if seed is None else seed)
         out = []
@@ -371,8 +377,8 @@ class Trainer:
             z = torch.randn(m, self.config.z_dim, device=self.device, generator=gen)
             y = None if labels is None else labels[start:start + m].to(self.device)
             with perf.precision_mode(self.config.precision, self.device), self.autocast():
-                out.append(self.G(z, y).float())
-        self.G.train(was_training)
+                out.append(G(z, y).float())
+        G.train(was_training)
         return torch.cat(out)
 
     def summary(self) -> Dict[str, Any]:
@@ -383,7 +389,7 @@ class Trainer:
             "arch": self.arch, "seed": self.config.seed, "steps": self.step,
             "batch_size": self.config.batch_size, "n_critic": self.variant.n_critic,
             "hparams": _jsonable(self.variant.hp), "precision": self.config.precision,
-            "perf": self.config.perf, "perf_used": self.runner.mode if self.runner else None,
+            "perf": self.config.perf, "g_ema": self.config.g_ema, "perf_used": self.runner.mode if self.runner else None,
             "perf_notices": list(self.runner.notices) if self.runner else [],
             "device": device_name(self.device), "status": h.status,
             "diverged_at": h.diverged_at, "wall_s": h.train_s, "eval_s": h.eval_s,
@@ -414,6 +420,8 @@ class Trainer:
             "G": self.G.state_dict(), "D": self.D.state_dict(),
             "variant_state": {k: v.detach().cpu() for k, v in self.variant.state.items()},
         }
+        if self.g_average is not None:
+            state["G_ema"] = self.g_average.module.state_dict()
         if not optimizer:
             state["contents"] = "nets"  # compact: see CheckpointError in fit()
             state["history"] = {k: v for k, v in state["history"].items()
@@ -455,6 +463,11 @@ class Trainer:
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
         self._load_variant_state(state.get("variant_state", {}))
+        if self.g_average is not None:
+            if "G_ema" not in state:
+                raise CheckpointError(f"this run keeps an EMA of G (g_ema={self.config.g_ema}) but the "
+                                      f"checkpoint holds none: it was trained without one")
+            self.g_average.module.load_state_dict(state["G_ema"])
         self.step = state["step"]
         self.runner = None  # a captured graph holds the replaced state: capture again
         if "opt_g" not in state:  # compact: no optimizer, RNG or per-step history

@@ -57,6 +57,9 @@ BAD = [  # (argv, what the message must say); {d} is the files fixture's folder
     (["train", "nsgan", "--dataset", "ring8", "--hp", "optimizer=lbfgs"], "unknown optimizer 'lbfgs'; valid optimizers: adam, adamw"),
     (["train", "nsgan", "--dataset", "ring8", "--batch-size", "100000"], "batch_size 100000 is larger than dataset"),
     (["train", "nsgan", "--dataset", "ring8", "--precision", "fp8"], "precision must be one of fp32, tf32, bf16"),
+    (["train", "nsgan", "--dataset", "ring8", "--g-ema", "1"], "g_ema must be an EMA decay in [0, 1)"),
+    (["train", "nsgan", "--dataset", "ring8", "--g-ema", "nan"], "g_ema must be an EMA decay in [0, 1)"),
+    (["train", "began", "--dataset", "ring8", "--hp", "h_dim=0"], "h_dim must be >= 1"),
     (["train", "nsgan", "--dataset", "ring8", "--device", "cuda"], "CUDA is not available here"),
     (["train", "nsgan", "--dataset", "ring8", "--device", "tpu"], "device"),
     (["train", "nsgan", "--dataset", "digits", "--arch", "resnet"], "builds nets for square images"),
@@ -136,7 +139,7 @@ suite_keys = st.sampled_from(["seeds", "variants", "train", "eval", "datasets", 
                               "run_timeout_minutes", "quality", "device", "overrides", "on_cuda", "steps",
                               "exclude_variants", "threads_per_worker", "name"])
 inner_keys = st.sampled_from(["steps", "batch_size", "precision", "perf", "z_dim", "log_every", "eval_every",
-                              "checkpoint_every", "samples", "metric", "threshold", "arch", "variants",
+                              "checkpoint_every", "g_ema", "samples", "metric", "threshold", "arch", "variants",
                               "seeds", "options", "hparams", "ring8", "grid25", "nsgan", "wgan", "bogus"])
 tables = st.recursive(toml_scalars, lambda kids: st.dictionaries(inner_keys, kids, max_size=4), max_leaves=12)
 

@@ -1,6 +1,7 @@
 """The variants the mode-collapse literature compares against: relativistic GANs (formulas
-by hand), PacGAN (a packed D sees m samples per decision) and Unrolled GAN (G's gradient
-through k unrolled D updates), each trained through the command line."""
+by hand), PacGAN (a packed D sees m samples per decision), Unrolled GAN (G's gradient
+through k unrolled D updates) and BEGAN (autoencoder D, k_t kept across a resume), each
+trained through the command line."""
 import json
 import math
 
@@ -12,7 +13,7 @@ from ganzoo.data import load
 from ganzoo.registry import VARIANTS
 from ganzoo.trainer import TrainConfig, Trainer
 
-NEW = ["rsgan", "ragan", "pacgan", "unrolled"]
+NEW = ["rsgan", "ragan", "pacgan", "unrolled", "began"]
 
 
 def config(**kw):
@@ -102,6 +103,59 @@ def test_unrolled_counts_the_real_batches_its_unrolled_steps_see():
     assert VARIANTS.get("unrolled")(unroll_steps=5).real_images_per_step(64) == (1 + 5 + 1) * 64
     with pytest.raises(ValueError, match="unroll_steps must be >= 0"):
         VARIANTS.get("unrolled")(unroll_steps=-1)
+
+
+# ---- BEGAN -------------------------------------------------------------------------------
+def test_began_losses_and_equilibrium_update_by_hand(monkeypatch):
+    from ganzoo.variants.base import Variant
+
+    began = VARIANTS.get("began")(gamma=0.5, lambda_k=0.01)
+    began.state = {"k": torch.tensor(0.2)}
+    real, fake = torch.tensor([0.3, 0.5]), torch.tensor([0.1, 0.3])  # per-sample L1 errors
+    assert began.d_loss(real, fake).item() == pytest.approx(0.4 - 0.2 * 0.2)  # L(x) − k_t L(G(z))
+    assert began.g_loss(fake).item() == pytest.approx(0.2)
+    # k_{t+1} = clip(k_t + λ_k (γ L(x) − L(G(z_G))), 0, 1) from the step's own L(x) and L(G(z_G))
+    steps = iter([{"d_real": torch.tensor(0.4), "g_loss": torch.tensor(0.1)},
+                  {"d_real": torch.tensor(0.4), "g_loss": torch.tensor(100.0)},  # k would go below 0
+                  {"d_real": torch.tensor(300.0), "g_loss": torch.tensor(0.0)}])  # ... above 1
+    monkeypatch.setattr(Variant, "train_step", lambda self, ctx: dict(next(steps)))
+    logs = began.train_step(None)
+    assert began.state["k"].item() == pytest.approx(0.2 + 0.01 * (0.5 * 0.4 - 0.1))
+    assert logs["k_t"].item() == pytest.approx(0.201)
+    assert logs["convergence"].item() == pytest.approx(0.4 + abs(0.5 * 0.4 - 0.1))  # M_global
+    began.train_step(None)
+    assert began.state["k"].item() == 0.0
+    began.train_step(None)
+    assert began.state["k"].item() == 1.0
+
+
+@pytest.mark.parametrize("dataset, arch", [("ring8", "toy-mlp"), ("digits", "mlp-small"), ("digits", "dcgan-small")])
+def test_began_discriminator_is_the_per_sample_reconstruction_error(dataset, arch):
+    data = load(dataset, **({"n": 2000} if dataset == "ring8" else {}))
+    trainer = Trainer("began", data, arch=arch, config=config(hparams={"h_dim": 8}))
+    D, x = trainer.D, data.x[:6]
+    assert D.encoder(x, None).shape == (6, 8)  # D's scalar head became the embedding h
+    recon = D.reconstruct(x)
+    assert recon.shape == x.shape
+    want = torch.stack([(x[i] - recon[i]).abs().mean() for i in range(6)])
+    torch.testing.assert_close(D(x), want)
+    assert trainer.variant.state["k"].item() == 0.0  # k_0 = 0
+
+
+def test_began_resumed_from_a_checkpoint_gives_the_losses_of_an_uninterrupted_run(tmp_path, capsys):
+    def train(out, steps, *extra):
+        code = main(["train", "began", "--dataset", "digits", "--arch", "mlp-small", "--steps", str(steps),
+                     "--batch-size", "16", "--log-every", "4", "--no-progress", "--out", str(out), *extra])
+        assert code == 0, capsys.readouterr().err
+        return torch.load(out / "checkpoint.pt", weights_only=False)
+
+    whole = train(tmp_path / "whole", 16)
+    train(tmp_path / "split", 8)
+    resumed = train(tmp_path / "split", 16, "--resume")
+    assert resumed["step"] == 16 and resumed["variant_state"]["k"].item() > 0  # k_t moved, and was kept
+    assert resumed["history"]["values"] == whole["history"]["values"]  # k_t and convergence included
+    assert torch.equal(resumed["variant_state"]["k"], whole["variant_state"]["k"])
+    assert all(torch.equal(a, b) for a, b in zip(resumed["G"].values(), whole["G"].values()))
 
 
 # ---- through the command line ------------------------------------------------------------

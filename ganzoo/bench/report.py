@@ -91,7 +91,8 @@ def runs_frame(records: Sequence[Dict[str, Any]],
         row["setup"] = setup_id(rec.get("spec") or {})
         row.update(metric=metric, divergence=st.get("divergence"), diverged_at=st.get("diverged_at"),
                    error=(rec.get("error") or "").splitlines()[0] if rec.get("error") else None,
-                   steps=(rec.get("spec") or {}).get("steps"), steps_done=rec.get("steps_done"))
+                   steps=(rec.get("spec") or {}).get("steps"), steps_done=rec.get("steps_done"),
+                   g_ema=(rec.get("spec") or {}).get("g_ema", 0.0))
         for k, v in (rec.get("final") or {}).items():
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 row[f"q.{k}"] = float(v)
@@ -137,9 +138,9 @@ def quality_metrics(df: pd.DataFrame, dataset: str) -> List[str]:
 def setup_id(spec: Dict[str, Any]) -> str:
     """A short hash of everything that defines a run but its seed (steps, hyperparameters,
     sample counts, ...): runs pool as seeds of one configuration only when these agree."""
-    from ganzoo.bench.suite import UNHASHED
+    from ganzoo.bench.suite import hashed_fields
 
-    blob = json.dumps({k: v for k, v in spec.items() if k not in (*UNHASHED, "seed")},
+    blob = json.dumps({k: v for k, v in hashed_fields(spec).items() if k != "seed"},
                       sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:6]
 
@@ -150,7 +151,8 @@ def config_label(df: pd.DataFrame) -> pd.Series:
     (arch, batch size, precision, perf mode, steps, else the setup hash of the rest),
     e.g. ``nsgan · b256 · bf16`` or ``nsgan · steps 600``."""
     label = df["variant"].astype(str)
-    prefix = {"arch": "", "batch_size": "b", "precision": "", "perf": "", "steps": "steps ", "setup": "setup "}
+    prefix = {"arch": "", "batch_size": "b", "precision": "", "perf": "", "steps": "steps ", "g_ema": "EMA ",
+              "setup": "setup "}
     for _, g in df.groupby("dataset", sort=False):
         varying = [k for k in prefix if k != "setup" and g.groupby("variant")[k].nunique().max() > 1]
         if g.groupby(["variant", *varying])["setup"].nunique().max() > 1:  # something else differs
@@ -521,6 +523,7 @@ def _problems_block(df: pd.DataFrame) -> List[str]:
 
 def _protocol_block(records, df: pd.DataFrame, datasets: List[str], inv) -> List[str]:
     rows = []
+    ema_used = any(r.get("spec", {}).get("g_ema") for r in records)
     for d in datasets:
         recs = [r for r in records if r.get("dataset") == d]
         spec = recs[0].get("spec", {})
@@ -543,6 +546,9 @@ def _protocol_block(records, df: pd.DataFrame, datasets: List[str], inv) -> List
             "feature extractor [fingerprint]": describe_extractor(proto),
             "seeds": ", ".join(map(str, seeds)),
             "precision": ", ".join(sorted({r["precision"] for r in recs})),
+            **({"G evaluated": ", ".join(f"EMA of G's weights, decay {e:g}" if e else "last G"
+                                         for e in sorted({r["spec"].get("g_ema", 0.0) for r in recs}))}
+               if ema_used else {}),  # a row only where some run evaluated an EMA (ganzoo.ema)
         })
     table = pd.DataFrame(rows).set_index("dataset").T.reset_index().rename(columns={"index": ""})
     return ["## Protocol", "", table.to_markdown(index=False), "",

@@ -155,7 +155,8 @@ def _train_and_measure(spec: RunSpec, record: Dict[str, Any], store, progress) -
         config = TrainConfig(steps=spec.steps, batch_size=spec.batch_size, seed=spec.seed,
                              z_dim=spec.z_dim, device=spec.device, precision=spec.precision,
                              perf=spec.perf, log_every=spec.log_every, eval_every=spec.eval_every,
-                             checkpoint_every=spec.checkpoint_every, hparams=dict(spec.hparams))
+                             checkpoint_every=spec.checkpoint_every, g_ema=spec.g_ema,
+                             hparams=dict(spec.hparams))
         trainer = Trainer(spec.variant, data, arch=spec.arch, config=config, checkpoint_path=partial,
                           dataset_spec={"name": spec.dataset, "split": spec.split,
                                         "data_root": spec.data_root, **spec.data_options})

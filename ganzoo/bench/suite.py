@@ -34,6 +34,7 @@ File format (every key optional unless marked; unknown keys are errors)::
     eval_every = 250               # 0: evaluate at the end only
     checkpoint_every = 0           # G steps between a run's full checkpoints in DIR/partial/:
                                    #   a killed run resumes from the last one (0: restarts)
+    g_ema = 0.0                    # > 0: evaluate an EMA of G's weights with this decay
 
     [eval]
     samples = 2000                 # generated samples per curve point
@@ -100,7 +101,7 @@ TOP_KEYS = {
 }
 TRAIN_KEYS = {"steps": int, "batch_size": (int, list), "precision": (str, list),
               "perf": (str, list), "z_dim": int, "log_every": int, "eval_every": int,
-              "checkpoint_every": int}
+              "checkpoint_every": int, "g_ema": (int, float)}
 EVAL_KEYS = {"samples": int, "final_samples": int, "sample_grid": int, "kid_subsets": int}
 DATASET_KEYS = {**TRAIN_KEYS, **EVAL_KEYS, "metric": str, "threshold": (int, float),
                 "optional": bool, "split": str, "data_root": (str, list), "options": dict,
@@ -113,7 +114,8 @@ ON_CUDA_KEYS = {"profile": str, "workers": int, "threads_per_worker": int, "max_
 ON_CUDA_DATASET_KEYS = {**TRAIN_KEYS, **EVAL_KEYS, "note": str}  # a schedule, not a new matrix
 
 TRAIN_DEFAULTS: Dict[str, Any] = dict(steps=1000, batch_size=64, precision="fp32", perf="eager",
-                                      z_dim=100, log_every=50, eval_every=0, checkpoint_every=0)
+                                      z_dim=100, log_every=50, eval_every=0, checkpoint_every=0,
+                                      g_ema=0.0)
 EVAL_DEFAULTS: Dict[str, Any] = dict(samples=2000, final_samples=5000, sample_grid=64, kid_subsets=100)
 
 
@@ -418,6 +420,9 @@ def _check_schedule(train: Dict[str, Any], ev: Dict[str, Any], where: str) -> No
         # diverged run stops, would depend on it; it must not change the numbers (not in the run id)
         raise SuiteError(f"{where}: checkpoint_every ({train['checkpoint_every']}) must be a multiple of "
                          f"log_every ({train['log_every']})")
+    if not (isinstance(train["g_ema"], (int, float)) and 0.0 <= train["g_ema"] < 1.0):  # NaN fails too
+        raise SuiteError(f"{where}: g_ema must be an EMA decay in [0, 1) (0: off; e.g. 0.999), "
+                         f"got {train['g_ema']!r}")
     for k in ("samples", "final_samples", "sample_grid", "kid_subsets"):
         _positive(ev[k], f"{where}: {k}")
 
@@ -425,6 +430,16 @@ def _check_schedule(train: Dict[str, Any], ev: Dict[str, Any], where: str) -> No
 # ---- run specs -----------------------------------------------------------------------
 # Fields that do not change what a run measures, so they stay out of its run_id.
 UNHASHED = ("suite", "threshold", "data_root", "run_id", "checkpoint_every")
+# Fields added after results were stored, with the value every earlier run had: in a run's
+# hash only when set to something else, so that stored runs keep their ids and a bench into
+# an old folder retrains nothing that did not use them.
+HASHED_WHEN_SET: Dict[str, Any] = {"g_ema": 0.0}
+
+
+def hashed_fields(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """The part of a run spec (as a dict) that its run_id hashes."""
+    return {k: v for k, v in spec.items() if k not in UNHASHED
+            and not (k in HASHED_WHEN_SET and v == HASHED_WHEN_SET[k])}
 
 
 @dataclass
@@ -457,6 +472,7 @@ class RunSpec:
     threshold: Optional[float] = None
     data_root: Optional[str] = None
     checkpoint_every: int = 0  # resuming is exact, so the interval does not change the numbers
+    g_ema: float = 0.0  # > 0: an EMA of G's weights is evaluated (ganzoo.ema)
     run_id: str = ""
 
     def __post_init__(self):
@@ -464,7 +480,7 @@ class RunSpec:
             self.run_id = self.compute_id()
 
     def hashed(self) -> Dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k not in UNHASHED}
+        return hashed_fields(asdict(self))
 
     def compute_id(self) -> str:
         blob = json.dumps(self.hashed(), sort_keys=True, separators=(",", ":"), default=str)
@@ -485,6 +501,8 @@ class RunSpec:
             extra.append(self.precision)
         if self.perf != "eager":
             extra.append(self.perf)
+        if self.g_ema:
+            extra.append(f"ema {self.g_ema:g}")
         tail = f" {'/'.join(extra)}" if extra else ""
         return f"{self.variant} · {self.dataset} · seed {self.seed} · b{self.batch_size}{tail}"
 
@@ -618,7 +636,7 @@ def expand(suite: Suite, *, seeds: Optional[Sequence[int]] = None, steps: Option
                                 kid_subsets=e["kid_subsets"],
                                 metric=dp.metric, ganzoo_version=ganzoo.__version__,
                                 suite=suite.name, threshold=dp.threshold, data_root=probe.data_root,
-                                checkpoint_every=t["checkpoint_every"]))
+                                checkpoint_every=t["checkpoint_every"], g_ema=float(t["g_ema"])))
     order = {d.name: i for i, d in enumerate(plans)}
     rows.sort(key=lambda s: (s.seed, order[s.dataset], vorder[s.variant]))
     out.specs = rows

@@ -13,5 +13,6 @@ from ganzoo.variants import wasserstein  # noqa: F401  (wgan, wgan-gp)
 from ganzoo.variants import relativistic  # noqa: F401  (rsgan, ragan)
 from ganzoo.variants import packing  # noqa: F401  (pacgan)
 from ganzoo.variants import unrolled  # noqa: F401  (unrolled)
+from ganzoo.variants import began  # noqa: F401  (began)
 
 __all__ = ["BASE_DEFAULTS", "HyperparameterError", "StepContext", "Variant", "VariantError", "d_logits", "grad_norm"]

@@ -13,7 +13,7 @@ is built from its parts, so most variants only write ``d_loss`` and ``g_loss``:
         def g_loss(self, d_fake): ...
 
 Optional hooks: ``d_penalty`` (gradient penalties), ``after_d_step`` (weight clipping),
-``prepare_nets`` (e.g. spectral norm), ``net_options`` (e.g. no BatchNorm in D),
+``prepare_nets`` (e.g. spectral norm), ``build_nets`` (e.g. BEGAN's autoencoder D), ``net_options`` (e.g. no BatchNorm in D),
 ``conditional = True`` (labels reach both nets), ``initial_state`` (tensors kept across
 steps in ``self.state``). ``g_loss(self, d_fake, d_real)`` also gets D's outputs on a real
 batch. A variant whose update has another shape overrides ``d_step``, ``g_step`` or
@@ -264,6 +264,18 @@ class Variant:
     def prepare_nets(self, G: nn.Module, D: nn.Module):
         """Adapt freshly built nets (e.g. add spectral norm to D). Returns (G, D)."""
         return G, D
+
+    def build_nets(self, build: Callable[..., tuple], shape) -> tuple:
+        """Make (G, D) with the run's architecture builder: ``build(shape, **overrides)``
+        returns that architecture's (G, D) for samples of ``shape`` (``z_dim=`` may be
+        overridden). By default G and D for the data, D rebuilt for ``d_input_shape`` when
+        that differs, then ``prepare_nets``. BEGAN overrides it to make an autoencoder D."""
+        shape = tuple(shape)
+        G, D = build(shape)
+        d_shape = tuple(self.d_input_shape(shape))
+        if d_shape != shape:  # e.g. PacGAN: D on m samples side by side
+            _, D = build(d_shape)
+        return self.prepare_nets(G, D)
 
     def d_input_shape(self, shape):
         """The sample shape D is built for (default: the data's). PacGAN's D takes m samples
