@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+from toy_variants import NanAfter30, registered
 
 import ganzoo.bench.runner as runner
 from ganzoo.bench import stability
@@ -11,7 +12,6 @@ from ganzoo.bench.store import RunStore
 from ganzoo.bench.suite import parse_suite
 from ganzoo.registry import VARIANTS
 from ganzoo.variants.minimax import NonSaturating
-from toy_variants import NanAfter30, registered
 
 
 class Raises(NonSaturating):

@@ -1,7 +1,6 @@
 """The public command line, run in-process through ganzoo.cli.main."""
 import json
 
-
 from ganzoo.cli import main
 
 

@@ -245,8 +245,9 @@ def test_shared_mnist_test_split():
 
 @pytest.mark.parametrize("name, cls_name", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
 def test_download_goes_through_torchvision(tmp_path, monkeypatch, name, cls_name):
-    import torchvision.datasets as tvd
     from pathlib import Path
+
+    import torchvision.datasets as tvd
 
     def fake_download(self):  # what torchvision leaves on disk: uncompressed raw files
         write_split(Path(self.raw_folder), "train", 9)
@@ -292,6 +293,7 @@ def write_cifar(root, n_train_batch=2, n_test=3):
 
 def test_cifar10_from_torchvision_layout(tmp_path, monkeypatch):
     import os
+
     import torchvision.datasets.cifar as tv_cifar
 
     batches = write_cifar(tmp_path)

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from toy_variants import registered as registered_variants
 
 from ganzoo.data import load
 from ganzoo.registry import VARIANTS
 from ganzoo.trainer import TrainConfig, Trainer
 from ganzoo.variants.conditional import ConditionalGAN
 from ganzoo.variants.minimax import NonSaturating
-from toy_variants import registered as registered_variants
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "ganzoo-relativistic" / "ganzoo_relativistic.py"
 

@@ -15,8 +15,15 @@ import torch_fidelity
 from torchvision.transforms.functional import gaussian_blur
 
 from ganzoo.data import find_shared_mnist, load
-from ganzoo.metrics import (INCEPTION_FILE, InceptionWeightsMissing, domain_space, evaluate, fidelity_metrics,
-                            get_extractor, inception_space)
+from ganzoo.metrics import (
+    INCEPTION_FILE,
+    InceptionWeightsMissing,
+    domain_space,
+    evaluate,
+    fidelity_metrics,
+    get_extractor,
+    inception_space,
+)
 from ganzoo.metrics.extractors import EXTRACTORS, load_or_train
 
 MNIST_ROOT = find_shared_mnist()

@@ -7,7 +7,6 @@ from ganzoo import nets
 from ganzoo.nets.resnet import ConditionalBatchNorm2d
 from ganzoo.registry import ARCHS
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small nets: faster on one thread
 
 

@@ -11,13 +11,13 @@ import os
 
 import pytest
 import torch
+from toy_variants import LossChangesAfter
 
 from ganzoo import perf
 from ganzoo.data import load
 from ganzoo.throughput import flops_per_step, measure_throughput, synthetic_data
 from ganzoo.trainer import ConfigError, TrainConfig, Trainer
 from ganzoo.variants.minimax import NonSaturating
-from toy_variants import LossChangesAfter
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")

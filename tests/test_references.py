@@ -1,10 +1,10 @@
 """The published references: strict parsing, and the consistency mark a report computes."""
 import pytest
+from test_bench_report import record, table_rows
 
 from ganzoo.bench import references as pub
 from ganzoo.bench.report import write_report
 from ganzoo.bench.store import RunStore
-from test_bench_report import record, table_rows
 
 GOOD = dict(variant="nsgan", published_as="GAN", dataset="ring8", metric="modes", value=6.3,
             spread=0.5, spread_kind="se", runs=10, protocol="p", source="PacGAN Table 1")

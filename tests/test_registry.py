@@ -2,7 +2,7 @@ import warnings
 
 import pytest
 
-from ganzoo.registry import Registry, UnknownNameError, VARIANTS, load_plugins
+from ganzoo.registry import VARIANTS, Registry, UnknownNameError, load_plugins
 
 
 def make_registry():

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from test_plugins import fake_distribution
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,11 +1,11 @@
 import pytest
 import torch
+from toy_variants import LossChangesAfter
 
 from ganzoo.data import load
 from ganzoo.registry import UnknownNameError
 from ganzoo.trainer import ConfigError, TrainConfig, Trainer
 from ganzoo.variants.base import HyperparameterError
-from toy_variants import LossChangesAfter
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,11 @@ FID[ganzoo-mnist]) is never compared: the report lists it apart.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Dict, List, Optional
+
+import tomllib
 
 from ganzoo.bench.suite import SUITE_DIR
 

@@ -29,9 +29,17 @@ from torch import Tensor
 
 from ganzoo.metrics import conditional as cond
 from ganzoo.metrics.modes import TOY_SAMPLES, class_mode_stats, frechet_distance, mode_stats
-from ganzoo.metrics.quality import (INCEPTION_ALIASES, FeatureSpace, domain_space, fidelity_kwargs,
-                                    fidelity_metrics, inception_configured, inception_space,
-                                    reference_cache_name, to_uint8)
+from ganzoo.metrics.quality import (
+    INCEPTION_ALIASES,
+    FeatureSpace,
+    domain_space,
+    fidelity_kwargs,
+    fidelity_metrics,
+    inception_configured,
+    inception_space,
+    reference_cache_name,
+    to_uint8,
+)
 
 MAX_INTRA_FID_CLASSES = 100
 Sampler = Callable[[int, Optional[Tensor]], Tensor]
