@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check ganzoo tests benchmarks examples
 	$(PY) -m pytest -q tests
 
 bench: $(STAMP)

@@ -14,13 +14,14 @@ import traceback
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from ganzoo import trackers
 from ganzoo.argtypes import positive_int
-from ganzoo.data.base import DataError
-from ganzoo.registry import ARCHS, DATASETS, PLUGIN_ERRORS, VARIANTS, UnknownNameError
-from ganzoo.variants.base import VariantError
 from ganzoo.bench import cli as bench_cli  # light: heavy imports happen when a command runs
 from ganzoo.bench.lock import FolderBusyError, StoreWriteError
+from ganzoo.data.base import DataError
 from ganzoo.metrics import cli as metrics_cli  # light, like bench_cli
+from ganzoo.registry import ARCHS, DATASETS, PLUGIN_ERRORS, VARIANTS, UnknownNameError
+from ganzoo.variants.base import VariantError
 
 # Exceptions that mean "the user asked for something that cannot be": shown as one line.
 USER_ERRORS: tuple = (UnknownNameError, ValueError, FileNotFoundError, DataError, FolderBusyError,
@@ -68,6 +69,7 @@ def add_train(sub) -> None:
                         "eager, graph (one CUDA graph per iteration) or compile (torch.compile)")
     p.add_argument("--log-every", type=positive_int, default=100)
     p.add_argument("--checkpoint-every", type=int, default=0)
+    trackers.add_options(p)
     p.add_argument("--g-ema", type=float, default=0.0, metavar="DECAY",
                    help="keep an EMA of G's weights with this decay (e.g. 0.999) and sample and "
                         "evaluate it instead of the last G (default 0: off)")
@@ -92,9 +94,14 @@ def parse_hparams(pairs: List[str]) -> Dict[str, object]:
 
 
 def run_train(args) -> int:
+    from dataclasses import asdict
+
+    from ganzoo import distributed
     from ganzoo.data import load
     from ganzoo.trainer import TrainConfig, Trainer
 
+    dist = distributed.from_env(args.device)  # several processes under torchrun (ganzoo.distributed)
+    main_rank = dist is None or dist.is_main
     out = Path(args.out)
     ckpt = out / "checkpoint.pt"
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed,
@@ -102,19 +109,34 @@ def run_train(args) -> int:
                          checkpoint_every=args.checkpoint_every, g_ema=args.g_ema,
                          hparams=parse_hparams(args.hp))
     VARIANTS.get(args.variant)  # fail on a bad name before loading any data
+    # A missing tracker library fails before any training; only rank 0 reports.
+    tracked = trackers.from_args(args, out) if main_rank else trackers.Trackers([])
     if args.arch:
         ARCHS.get(args.arch)
     spec = {"name": args.dataset, "split": args.split, "data_root": args.data_root}
     data = load(args.dataset, split=args.split, data_root=args.data_root, download=args.download)
-    print(f"data: {data.source or data.name} ({len(data)} samples, shape {list(data.shape)})")
+    say = print if main_rank else (lambda *a, **k: None)
+    say(f"data: {data.source or data.name} ({len(data)} samples, shape {list(data.shape)})")
     if args.resume and ckpt.is_file():
-        trainer = Trainer.from_checkpoint(ckpt, data=data, expect=(args.variant, args.dataset), steps=args.steps)
-        print(f"resuming from {ckpt} at step {trainer.step}")
+        trainer = Trainer.from_checkpoint(ckpt, data=data, expect=(args.variant, args.dataset), steps=args.steps,
+                                          dist=dist)
+        say(f"resuming from {ckpt} at step {trainer.step}")
     else:
         trainer = Trainer(args.variant, data, arch=args.arch, config=config, checkpoint_path=ckpt,
-                          dataset_spec=spec)
-    history = trainer.fit(progress=not args.no_progress)
+                          dataset_spec=spec, dist=dist)
+    if dist:
+        say(f"{dist.world_size} processes ({dist.backend}): batch {config.batch_size} per rank, "
+            f"global batch {config.batch_size * dist.world_size}, gradients averaged over the ranks")
+    live = tracked.live(trainer, f"{trainer.variant.name}-{args.dataset}-seed{trainer.config.seed}",
+                        {"variant": trainer.variant.name, "dataset": args.dataset, "arch": trainer.arch,
+                         **{k: v for k, v in asdict(trainer.config).items() if k != "hparams"},
+                         "hparams": trainer.variant.hp}) if tracked else None
+    history = trainer.fit(progress=not args.no_progress and main_rank, on_log=live.on_log if live else None)
+    if live:
+        live.finish(trainer, history.status)
     summary = trainer.summary()
+    if not main_rank:  # one summary and one checkpoint per run: rank 0's
+        return 0
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     status = history.status if history.status != "diverged" else f"diverged at step {history.diverged_at}"

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ganzoo import faults, nets, optimizers, perf
-from ganzoo.ema import WeightAverage
+from ganzoo import distributed, faults, nets, optimizers, perf
 from ganzoo.data.base import TensorData
+from ganzoo.ema import WeightAverage
 from ganzoo.registry import VARIANTS
 from ganzoo.variants.base import StepContext, Variant, VariantError
 
@@ -152,9 +152,16 @@ class Trainer:
 
     def __init__(self, variant, data: TensorData, arch: Optional[str] = None,
                  config: Optional[TrainConfig] = None, checkpoint_path=None,
-                 dataset_spec: Optional[Dict[str, Any]] = None):
+                 dataset_spec: Optional[Dict[str, Any]] = None, dist: Optional[distributed.Dist] = None):
         self.config = config or TrainConfig()
-        self.device = pick_device(self.config.device)
+        # Several processes (torchrun): see ganzoo.distributed for what each rank does.
+        self.dist = dist
+        self.device = pick_device(distributed.device_for(dist, self.config.device) if dist else self.config.device)
+        if dist and self.config.perf in ("graph", "compile"):
+            raise ConfigError(f"perf {self.config.perf!r} is not supported with several processes yet; "
+                              f"use perf auto or eager (runs eagerly)")
+        if dist:  # this rank's shard: samples rank, rank + N, ...
+            data = data.shard(dist.rank, dist.world_size)
         variant_cls = resolve_variant(variant)
         self.variant: Variant = variant_cls(**self.config.hparams)
         if self.variant.conditional and not data.labelled:
@@ -180,6 +187,9 @@ class Trainer:
                                   **self.variant.net_options())
         G, D = self.variant.build_nets(build, tuple(self.data.shape))
         self.G, self.D = G.to(self.device), D.to(self.device)
+        if dist:  # identical starting weights on every rank, then each rank's own noise and batches
+            distributed.broadcast_modules((self.G, self.D))
+            seed_everything(self.config.seed + dist.rank)
         self.variant.state = {k: torch.as_tensor(v).detach().clone().to(self.device)  # ints stay ints
                               for k, v in self.variant.initial_state().items()}
         self.channels_last = perf.prepare_nets(self.G, self.D, self.device)
@@ -190,6 +200,7 @@ class Trainer:
         self.opt_d = optimizers.build(self.D.parameters(), hp, hp["lr_d"], **self._opt_options)
         # The EMA of G's weights (config.g_ema > 0): what sample() and evaluation use.
         self.g_average = WeightAverage(self.G, self.config.g_ema) if self.config.g_ema else None
+        self.ranks_in_sync: Optional[bool] = None  # several processes: checked when fit() ends
         # The step runner (ganzoo.perf): built at the first fit(), dropped when state is loaded.
         self.runner: Optional[perf.Runner] = None
         self.step = 0
@@ -205,10 +216,14 @@ class Trainer:
         return perf.autocast_factory(self.config.precision, self.device)()
 
     def context(self) -> StepContext:
+        sync = None
+        if self.dist:
+            world = self.dist.world_size
+            sync = lambda opt: distributed.average_gradients(opt, world)  # noqa: E731
         return StepContext(G=self.G, D=self.D, opt_g=self.opt_g, opt_d=self.opt_d,
                            batch_size=self.config.batch_size, z_dim=self.config.z_dim,
                            num_classes=self.data.num_classes, real_batch=self.data.batch,
-                           device=self.device, autocast=self.autocast)
+                           device=self.device, autocast=self.autocast, sync=sync)
 
     @property
     def images_per_step(self) -> int:
@@ -242,7 +257,7 @@ class Trainer:
         pending = 0  # steps recorded in the buffer since the last read-back
         self.history.status = "running"
         if self.runner is None:
-            self.runner = perf.Runner(self, cfg.perf)
+            self.runner = perf.Runner(self, "eager" if self.dist else cfg.perf)
         runner = self.runner
         self._sync()
         t0 = time.perf_counter()
@@ -261,6 +276,8 @@ class Trainer:
                     raise VariantError(self.variant.name, self.step + 1, err) from err
                 if self.g_average is not None:
                     self.g_average.update()
+                if self.dist and self.variant.state:  # e.g. BEGAN's k_t, from each rank's losses
+                    distributed.average_tensors(self.variant.state.values(), self.dist.world_size)
                 if buffer is None:
                     self._init_keys(runner.keys)
                     rows = min(cfg.log_every, total - self.step)  # no more than this call can fill
@@ -276,6 +293,8 @@ class Trainer:
                 self._sync()
                 self.history.train_s = train_s0 + time.perf_counter() - t0
                 diverged = self._read_back(buffer[:pending])
+                if self.dist:  # every rank stops where any rank diverged (collectives must match)
+                    diverged = distributed.any_rank(diverged, self.device)
                 pending = 0
                 if bar is not None:
                     bar.n = self.step
@@ -306,6 +325,8 @@ class Trainer:
             precision.__exit__(None, None, None)
             if bar is not None:
                 bar.close()
+        if self.dist:
+            self.ranks_in_sync = distributed.ranks_in_sync((self.G, self.D))
         if self.history.status == "running":
             self.history.status = "ok"
             if evaluate is not None:
@@ -383,7 +404,16 @@ class Trainer:
 
     def summary(self) -> Dict[str, Any]:
         h = self.history
-        img_per_s = h.real_images / h.train_s if h.train_s > 0 else float("nan")
+        world = self.dist.world_size if self.dist else 1
+        real_images = h.real_images * world  # every rank's, under several processes
+        img_per_s = real_images / h.train_s if h.train_s > 0 else float("nan")
+        extra = {}
+        if self.dist:
+            extra["distributed"] = {
+                "world_size": world, "backend": self.dist.backend,
+                "batch_size_per_rank": self.config.batch_size, "global_batch": self.config.batch_size * world,
+                "lr_rule": "unchanged: lr_g and lr_d as given; gradients averaged over the ranks",
+                "ranks_in_sync": self.ranks_in_sync}
         return {
             "variant": self.variant.name, "dataset": self.data.name, "split": self.data.split,
             "arch": self.arch, "seed": self.config.seed, "steps": self.step,
@@ -393,11 +423,11 @@ class Trainer:
             "perf_notices": list(self.runner.notices) if self.runner else [],
             "device": device_name(self.device), "status": h.status,
             "diverged_at": h.diverged_at, "wall_s": h.train_s, "eval_s": h.eval_s,
-            "real_images": h.real_images, "img_per_s": img_per_s,
+            "real_images": real_images, "img_per_s": img_per_s,
             "s_per_kimg": 1000.0 / img_per_s if img_per_s and math.isfinite(img_per_s) else None,
             "g_steps_per_s": self.step / h.train_s if h.train_s > 0 else None,
             "final": {k: v[-1] for k, v in h.values.items() if v},
-            "torch": torch.__version__,
+            "torch": torch.__version__, **extra,
         }
 
     # ---- checkpoints -------------------------------------------------------------
@@ -441,6 +471,8 @@ class Trainer:
         ``optimizer=False`` writes a compact one (see :meth:`state_dict`).
         """
         path = Path(path)
+        if self.dist and not self.dist.is_main:  # one checkpoint per run: rank 0's
+            return path
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         os.close(fd)
@@ -485,6 +517,8 @@ class Trainer:
         torch.set_rng_state(rng["torch"])
         np.random.set_state(rng["numpy"])
         random.setstate(rng["python"])
+        if self.dist:  # the saved RNG is rank 0's: each rank restarts its own stream
+            seed_everything(self.config.seed + self.dist.rank + 1_000_003 * self.step)
         if rng.get("cuda") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
 
@@ -500,7 +534,7 @@ class Trainer:
 
     @classmethod
     def from_checkpoint(cls, path, data: Optional[TensorData] = None, expect: Optional[tuple] = None,
-                        **config_overrides) -> "Trainer":
+                        dist: Optional[distributed.Dist] = None, **config_overrides) -> "Trainer":
         """Rebuild a trainer from a checkpoint, ready to ``fit`` further or ``sample``.
 
         The dataset is loaded again from the checkpoint's record unless ``data`` is given.
@@ -529,7 +563,7 @@ class Trainer:
             spec = dict(state["dataset"])
             data = load(spec.pop("name"), **spec)
         trainer = cls(state["variant"], data, arch=state["arch"], config=TrainConfig.from_dict(cfg),
-                      checkpoint_path=path, dataset_spec=state["dataset"])
+                      checkpoint_path=path, dataset_spec=state["dataset"], dist=dist)
         trainer.load_state_dict(state)
         trainer.loaded_from = path
         return trainer

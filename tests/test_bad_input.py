@@ -4,14 +4,16 @@ the --hp parser and the CLI: any input ends in success or such an error, never a
 unhandled exception. docs/reliability.md lists these cases; keep the two in step."""
 import math
 import string
+import sys
 
 import pytest
 import torch
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from ganzoo.bench.suite import SuiteError, parse_suite
-from ganzoo.data import DataError
 from ganzoo.cli import main, parse_hparams
+from ganzoo.data import DataError
 from ganzoo.registry import VARIANTS
 from ganzoo.trainer import ConfigError, Trainer
 
@@ -222,3 +224,11 @@ def test_fuzz_the_cli_ends_in_success_or_a_clear_error(capsys, files, tmp_path, 
     assert code in (0, 2), err
     if code == 2:
         assert "error:" in err and "Traceback" not in err
+
+
+def test_the_ray_executor_without_ray_is_one_clear_line(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
+    code = main(["bench", "quick", "--datasets", "ring8", "--executor", "ray", "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--executor ray needs Ray: pip install 'ganzoo[ray]'" in err
+    assert "Traceback" not in err and not (tmp_path / "b" / "runs.jsonl").exists()

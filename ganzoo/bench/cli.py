@@ -5,6 +5,7 @@ import shlex
 import signal
 import sys
 
+from ganzoo import trackers
 from ganzoo.argtypes import csv_list, nonneg_minutes, positive_int
 
 
@@ -29,6 +30,12 @@ def add_bench(sub) -> None:
     p.add_argument("--retry-failed", action="store_true", help="run again the runs recorded as failed")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (one line per finished run)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: worker processes on this machine (default); ray: each run a Ray task")
+    p.add_argument("--address", default=None,
+                   help="with --executor ray: the cluster to join (auto, ray://HOST:10001); default: "
+                        "start a local Ray cluster")
+    trackers.add_options(p)
 
 
 def _interrupt(signum, frame):
@@ -54,7 +61,9 @@ def run_bench(args) -> int:
                        threads=args.threads, device=args.device, data_root=args.data_root,
                        download=args.download, retry_failed=args.retry_failed,
                        progress=not args.no_progress and sys.stderr.isatty(), report=not args.no_report,
-                       command="ganzoo " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+                       command="ganzoo " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                       executor_kind=args.executor, address=args.address,
+                       trackers=trackers.from_args(args, out))
     except KeyboardInterrupt:
         print(f"\nganzoo bench: interrupted; the finished runs are kept in {out}/runs.jsonl. "
               f"Run the same command again to resume.", file=sys.stderr)

@@ -76,12 +76,16 @@ def bench(suite_ref, out, *, seeds=None, steps=None, variants=None, datasets=Non
           threads: Optional[int] = None, device: Optional[str] = None, data_root=None,
           download: bool = False, retry_failed: bool = False, progress: bool = True,
           report: bool = True, command: Optional[str] = None,
-          executor: Optional[Executor] = None, log=print) -> BenchResult:
+          executor: Optional[Executor] = None, executor_kind: str = "local",
+          address: Optional[str] = None, trackers=None, log=print) -> BenchResult:
     """Run the suite ``suite_ref`` (a name in benchmarks/ or a path) into ``out``.
 
     Holds ``out``'s bench lock throughout (:mod:`ganzoo.bench.lock`): a second bench on the
     same folder raises :class:`FolderBusyError`; a folder that cannot be written raises
     :class:`StoreWriteError` before anything is trained, or when the first write fails.
+    ``trackers`` (:class:`ganzoo.trackers.Trackers`): each stored run is also sent there.
+    ``executor_kind``: "local" (worker processes here) or "ray" (a Ray cluster: the local
+    one Ray starts, or the one at ``address``; :mod:`ganzoo.bench.ray_executor`).
     """
     t0 = time.time()
     suite = load_suite(suite_ref, device=device) if not hasattr(suite_ref, "datasets") else suite_ref
@@ -90,11 +94,13 @@ def bench(suite_ref, out, *, seeds=None, steps=None, variants=None, datasets=Non
         return _bench(suite, out, t0, seeds=seeds, steps=steps, variants=variants, datasets=datasets,
                       max_minutes=max_minutes, workers=workers, threads=threads, device=device,
                       data_root=data_root, download=download, retry_failed=retry_failed,
-                      progress=progress, report=report, command=command, executor=executor, log=log)
+                      progress=progress, report=report, command=command, executor=executor,
+                      executor_kind=executor_kind, address=address, trackers=trackers, log=log)
 
 
 def _bench(suite, out, t0, *, seeds, steps, variants, datasets, max_minutes, workers, threads, device,
-           data_root, download, retry_failed, progress, report, command, executor, log) -> BenchResult:
+           data_root, download, retry_failed, progress, report, command, executor, executor_kind,
+           address, trackers, log) -> BenchResult:
     plan: Plan = expand(suite, seeds=seeds, steps=steps, variants=variants, datasets=datasets,
                         data_root=data_root, download=download, device=device)
     store = RunStore(out)
@@ -110,6 +116,14 @@ def _bench(suite, out, t0, *, seeds, steps, variants, datasets, max_minutes, wor
     if n_workers > 1 and n_threads == 0:
         n_threads = 1
     budget = suite.max_minutes if max_minutes is None else max_minutes
+    if executor is None and executor_kind == "ray":
+        from ganzoo.bench.ray_executor import RayExecutor
+
+        executor = RayExecutor(address=address, workers=n_workers,
+                               num_cpus=suite.ray.get("num_cpus", max(1, n_threads)),
+                               num_gpus=suite.ray.get("num_gpus"), run_timeout_s=60 * suite.run_timeout_minutes)
+    elif executor is None and executor_kind != "local":
+        raise ValueError(f"unknown executor {executor_kind!r}; valid: local, ray")
     executor = executor or LocalExecutor(workers=n_workers, threads=n_threads,
                                          run_timeout_s=60 * suite.run_timeout_minutes)
     env = environment(workers=executor.workers, threads_per_worker=n_threads)
@@ -163,6 +177,8 @@ def _bench(suite, out, t0, *, seeds, steps, variants, datasets, max_minutes, wor
                                          should_launch=should_launch, on_event=on_event):
             _write(store, store.append, record)
             store.partial_path(spec.run_id).unlink(missing_ok=True)  # stored: no resuming it now
+            if trackers:  # a view of the stored run; never stops the bench (ganzoo.trackers)
+                trackers.log_stored(store, record)
             running.pop(spec.run_id, None)
             result.ran += 1
             status = record.get("status", "?")

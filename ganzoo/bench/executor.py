@@ -250,23 +250,24 @@ def _drain(events, emit) -> None:
         emit(*ev)
 
 
-def _timed_out(spec: RunSpec, env: Dict[str, Any], limit_s: float) -> Dict[str, Any]:
+def failed_record(spec: RunSpec, env: Dict[str, Any], error: str, **extra: Any) -> Dict[str, Any]:
+    """The record of a run that ended without a record of its own (timeout, dead worker)."""
     from ganzoo.bench.runner import base_record, now
 
     rec = base_record(spec, env)
-    rec.update(status="failed", failure="timeout", timing={"finished": now(), "wall_s": limit_s},
-               error=f"timeout: the run was still going after run_timeout_minutes = {limit_s / 60:g} "
-                     f"and was stopped (its worker process killed); the suite went on",
-               traceback=None)
+    rec.update(status="failed", timing={"finished": now()}, error=error, traceback=None, **extra)
+    return rec
+
+
+def _timed_out(spec: RunSpec, env: Dict[str, Any], limit_s: float) -> Dict[str, Any]:
+    rec = failed_record(spec, env, f"timeout: the run was still going after run_timeout_minutes = "
+                                   f"{limit_s / 60:g} and was stopped (its worker process killed); the "
+                                   f"suite went on", failure="timeout")
+    rec["timing"]["wall_s"] = limit_s
     return rec
 
 
 def _died(spec: RunSpec, env: Dict[str, Any], err: Optional[BaseException]) -> Dict[str, Any]:
-    from ganzoo.bench.runner import base_record, now
-
-    rec = base_record(spec, env)
-    rec.update(status="failed", timing={"finished": now()},
-               error=f"the worker process running this run died, {MAX_DEATHS} times (killed, or out of "
-                     "memory; a run in flight beside it may have been the cause)"
-                     + (f": {err}" if err else ""), traceback=None)
-    return rec
+    return failed_record(spec, env, f"the worker process running this run died, {MAX_DEATHS} times (killed, "
+                                    "or out of memory; a run in flight beside it may have been the cause)"
+                                    + (f": {err}" if err else ""))

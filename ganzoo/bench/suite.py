@@ -67,6 +67,10 @@ File format (every key optional unless marked; unknown keys are errors)::
     [on_cuda.datasets.ring8]       #   must be the suite's)
     steps = 25000
 
+    [ray]                          # resources per run under `--executor ray`
+    num_cpus = 1                   #   (default: threads_per_worker, at least 1)
+    num_gpus = 1                   #   (default: 1 where the cluster has GPUs, else 0)
+
     [overrides.wgan-gp]            # per-variant settings
     hparams = { n_critic = 5 }
     arch = "mlp"                   # or a list: this variant runs on each
@@ -78,10 +82,11 @@ import hashlib
 import itertools
 import json
 import os
-import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import tomllib
 
 import ganzoo
 
@@ -97,8 +102,9 @@ TOP_KEYS = {
     "name": str, "description": str, "profile": str, "seeds": list, "variants": (str, list),
     "exclude_variants": list, "device": str, "workers": int, "threads_per_worker": int,
     "max_minutes": (int, float), "run_timeout_minutes": (int, float), "quality": bool, "train": dict, "eval": dict,
-    "datasets": dict, "overrides": dict, "on_cuda": dict,
+    "datasets": dict, "overrides": dict, "on_cuda": dict, "ray": dict,
 }
+RAY_KEYS = {"num_cpus": (int, float), "num_gpus": (int, float)}  # per task (ganzoo.bench.ray_executor)
 TRAIN_KEYS = {"steps": int, "batch_size": (int, list), "precision": (str, list),
               "perf": (str, list), "z_dim": int, "log_every": int, "eval_every": int,
               "checkpoint_every": int, "g_ema": (int, float)}
@@ -213,6 +219,7 @@ class Suite:
     max_minutes: float = 0.0
     run_timeout_minutes: float = 0.0
     quality: bool = True
+    ray: Dict[str, float] = field(default_factory=dict)  # resources per task under --executor ray
     raw: Dict[str, Any] = field(default_factory=dict)  # the file as parsed (for the record)
 
 
@@ -333,12 +340,18 @@ def parse_suite(raw: Dict[str, Any], name: str = "suite", path: Optional[Path] =
     threads = _positive(body.get("threads_per_worker", 0), f"{where}: threads_per_worker", minimum=0)
     max_minutes = _minutes(body, "max_minutes", where)
     run_timeout = _minutes(body, "run_timeout_minutes", where)
+    ray = body.get("ray", {})
+    for key, value in ray.items():
+        if key not in RAY_KEYS:
+            raise SuiteError(f"{where} [ray]: unknown key {key!r}; valid: {', '.join(RAY_KEYS)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise SuiteError(f"{where} [ray]: {key} must be a number >= 0, got {value!r}")
     return Suite(name=body.get("name", name), path=str(path) if path else None, seeds=seeds,
                  datasets=datasets, variants=variants, exclude_variants=list(exclude),
                  variant_settings=settings, description=body.get("description", ""),
                  profile=body.get("profile", ""), device=body.get("device", "auto"),
                  workers=workers, threads_per_worker=threads, max_minutes=max_minutes,
-                 run_timeout_minutes=run_timeout,
+                 run_timeout_minutes=run_timeout, ray=dict(ray),
                  quality=body.get("quality", True), raw=raw)
 
 

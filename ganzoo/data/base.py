@@ -80,6 +80,10 @@ class TensorData:
         idx = torch.randint(len(self), (batch_size,), device=self.x.device, generator=generator)
         return self.x[idx], (None if self.y is None else self.y[idx])
 
+    def shard(self, rank: int, world_size: int) -> "TensorData":
+        """Samples ``rank, rank + world_size, ...``: one process's part under torch.distributed."""
+        return replace(self, x=self.x[rank::world_size], y=None if self.y is None else self.y[rank::world_size])
+
     def subset(self, n: int) -> "TensorData":
         """The first ``n`` samples (deterministic), for quick tests and reference sets."""
         return replace(self, x=self.x[:n], y=None if self.y is None else self.y[:n])

@@ -42,7 +42,6 @@ from typing import Any, Callable, ClassVar, ContextManager, Dict, Optional
 import torch
 from torch import Tensor, nn
 
-
 # Hyperparameters every variant has; a variant's ``defaults`` override them.
 # Adam(2e-4, betas=(0.5, 0.999)) is the DCGAN setting (Radford et al. 2016) that the
 # seed's MLP GAN used; Goodfellow et al. 2014 trained with SGD + momentum.
@@ -111,6 +110,9 @@ class StepContext:
     real_batch: Callable[[int], tuple]  # n -> (x, y or None), gathered on the device
     device: torch.device
     autocast: Callable[[], ContextManager] = contextlib.nullcontext
+    # Under torch.distributed: averages an optimizer's gradients over the ranks before it
+    # steps (ganzoo.distributed); None in a single process.
+    sync: Optional[Callable[[torch.optim.Optimizer], None]] = None
 
     def noise(self, n: Optional[int] = None) -> Tensor:
         return torch.randn(n or self.batch_size, self.z_dim, device=self.device)
@@ -128,6 +130,8 @@ class StepContext:
 
     def step(self, optimizer: torch.optim.Optimizer) -> None:
         """Apply one update of ``optimizer`` (a variant never calls ``opt.step()`` itself)."""
+        if self.sync is not None:
+            self.sync(optimizer)
         optimizer.step()
 
     @contextlib.contextmanager
