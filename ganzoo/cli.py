@@ -117,9 +117,18 @@ def run_train(args) -> int:
     data = load(args.dataset, split=args.split, data_root=args.data_root, download=args.download)
     say = print if main_rank else (lambda *a, **k: None)
     say(f"data: {data.source or data.name} ({len(data)} samples, shape {list(data.shape)})")
-    if args.resume and ckpt.is_file():
+    resume = args.resume and ckpt.is_file()
+    if dist:  # rank 0 decides: ranks that started at different steps would never meet again
+        resume = distributed.rank0_decides(resume, distributed.collective_device(dist))
+        if resume and not ckpt.is_file():
+            raise FileNotFoundError(f"rank {dist.rank} cannot see {ckpt}, from which rank 0 resumes; "
+                                    f"put --out on a file system every rank shares")
+    if resume:
         trainer = Trainer.from_checkpoint(ckpt, data=data, expect=(args.variant, args.dataset), steps=args.steps,
                                           dist=dist)
+        if args.g_ema and args.g_ema != trainer.config.g_ema:
+            raise ValueError(f"--g-ema {args.g_ema:g}: {ckpt} was trained with g_ema={trainer.config.g_ema:g}, "
+                             f"which a resumed run keeps; drop --g-ema or train into another --out")
         say(f"resuming from {ckpt} at step {trainer.step}")
     else:
         trainer = Trainer(args.variant, data, arch=args.arch, config=config, checkpoint_path=ckpt,
@@ -131,9 +140,11 @@ def run_train(args) -> int:
                         {"variant": trainer.variant.name, "dataset": args.dataset, "arch": trainer.arch,
                          **{k: v for k, v in asdict(trainer.config).items() if k != "hparams"},
                          "hparams": trainer.variant.hp}) if tracked else None
-    history = trainer.fit(progress=not args.no_progress and main_rank, on_log=live.on_log if live else None)
-    if live:
-        live.finish(trainer, history.status)
+    try:
+        history = trainer.fit(progress=not args.no_progress and main_rank, on_log=live.on_log if live else None)
+    finally:  # a tracker's run ends with the run's status, "failed" when fit() raised
+        if live:
+            live.finish(trainer, trainer.history.status)
     summary = trainer.summary()
     if not main_rank:  # one summary and one checkpoint per run: rank 0's
         return 0

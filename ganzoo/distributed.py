@@ -13,7 +13,9 @@ What each rank does, and why:
 - **Averaged gradients**: ``StepContext.step`` (the one place a variant's update is
   applied) all-reduces the optimizer's gradients to their mean over ranks before it
   steps. Every variant goes through it, custom steps included (Unrolled GAN, BEGAN), so no
-  plugin needs a change. Penalty terms (WGAN-GP, R1, DRAGAN) are each rank's mean over its
+  plugin needs a change. One exception to "the same as one process on the global batch":
+  Unrolled GAN's look-ahead D updates (``torch.autograd.grad`` inside its G step) use each
+  rank's own gradients; only the updates actually applied are averaged. Penalty terms (WGAN-GP, R1, DRAGAN) are each rank's mean over its
   own batch, so their averaged gradient is the gradient of the mean over the global batch.
   The ``DistributedDataParallel`` wrapper is not used: a GAN step calls D several times per
   backward (real, fake, penalty) and freezes it for G's step, which DDP's reducer does not
@@ -77,6 +79,11 @@ def _wants_cuda(requested: str) -> bool:
     return (requested == "auto" and torch.cuda.is_available()) or requested.startswith("cuda")
 
 
+def collective_device(d: Dist) -> torch.device:
+    """Where small tensors for a collective live: the rank's GPU under NCCL, else the CPU."""
+    return torch.device(f"cuda:{d.local_rank}") if d.backend == "nccl" else torch.device("cpu")
+
+
 def device_for(d: Dist, requested: str) -> str:
     """Rank r's device: ``cuda:LOCAL_RANK`` where CUDA is asked for (``auto`` with CUDA present,
     ``cuda`` or any ``cuda:N``: one GPU per rank), else the requested device."""
@@ -119,12 +126,27 @@ def average_tensors(tensors: Iterable[torch.Tensor], world_size: int) -> None:
             t.div_(world_size)
 
 
-def any_rank(flag: bool, device: torch.device) -> bool:
-    """True on every rank when ``flag`` is True on any rank."""
+def rank_seed(seed: int, rank: int, step: int = 0) -> int:
+    """Rank ``rank``'s RNG seed (after the nets are built, or on resume at ``step``): distinct
+    for every (run seed, rank, step), so run seed 0's rank 1 never draws run seed 1's rank 0 noise."""
+    return (seed * 1_000_003 + rank) * 1_000_033 + step
+
+
+def first_divergence(step: Optional[int], device: torch.device) -> Optional[int]:
+    """The earliest step at which any rank diverged (None where none did), on every rank."""
+    import torch.distributed as dist
+
+    t = torch.tensor([float("inf") if step is None else float(step)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return None if t.item() == float("inf") else int(t.item())
+
+
+def rank0_decides(flag: bool, device: torch.device) -> bool:
+    """Rank 0's ``flag``, on every rank (e.g. whether to resume: a decision the ranks must share)."""
     import torch.distributed as dist
 
     t = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    dist.broadcast(t, src=0)
     return bool(t.item() > 0)
 
 

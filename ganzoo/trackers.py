@@ -82,13 +82,17 @@ class MLflowBackend:
         _needs("mlflow")
         from mlflow.tracking import MlflowClient
 
-        self.client = MlflowClient(tracking_uri=uri)
-        exp = self.client.get_experiment_by_name(EXPERIMENT)
-        if exp is None:
-            location = Path(artifact_dir).resolve().as_uri() if artifact_dir else None
-            self.experiment_id = self.client.create_experiment(EXPERIMENT, artifact_location=location)
-        else:
-            self.experiment_id = exp.experiment_id
+        try:
+            self.client = MlflowClient(tracking_uri=uri)
+            exp = self.client.get_experiment_by_name(EXPERIMENT)
+            if exp is None:
+                location = Path(artifact_dir).resolve().as_uri() if artifact_dir else None
+                self.experiment_id = self.client.create_experiment(EXPERIMENT, artifact_location=location)
+            else:
+                self.experiment_id = exp.experiment_id
+        except Exception as err:  # an unreachable server, a bad URI: before any training
+            raise TrackerError(f"--mlflow {uri}: cannot open the MLflow store: {type(err).__name__}: "
+                               f"{str(err).splitlines()[0] if str(err) else ''}") from err
         self.run_id: Optional[str] = None
 
     def start(self, name: str, params: Dict[str, str]) -> None:
@@ -259,13 +263,18 @@ class LiveRun:
         self.sent_evals = len(h.evals)
 
     def finish(self, trainer, status: str) -> None:
-        self.on_log(trainer)  # the final evaluation comes after the last read-back
-        from ganzoo.plots import save_samples
+        """The last values, the sample grid and the status; never raises (a view must not end
+        a run, nor hide the error a failed run ended with)."""
+        try:
+            self.on_log(trainer)  # the final evaluation comes after the last read-back
+            from ganzoo.plots import save_samples
 
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "samples.png"
-            samples = trainer.sample(2000 if trainer.data.kind == "points" else 64).cpu()
-            if bool(samples.isfinite().all()):  # a diverged run may have none to show
-                save_samples(samples, trainer.data, path, title=f"{trainer.variant.name}, step {trainer.step}")
-                self.trackers.call("log_image", path, trainer.step)
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "samples.png"
+                samples = trainer.sample(2000 if trainer.data.kind == "points" else 64).cpu()
+                if bool(samples.isfinite().all()):  # a diverged run may have none to show
+                    save_samples(samples, trainer.data, path, title=f"{trainer.variant.name}, step {trainer.step}")
+                    self.trackers.call("log_image", path, trainer.step)
+        except Exception as err:
+            self.trackers.warn(f"tracker: no final samples or values: {type(err).__name__}: {err}")
         self.trackers.call("finish", status)

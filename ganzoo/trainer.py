@@ -39,6 +39,13 @@ class CheckpointError(ValueError):
     """A checkpoint cannot serve what was asked of it (e.g. resuming from a compact one)."""
 
 
+def g_ema_problem(value: Any) -> Optional[str]:
+    """What is wrong with ``value`` as an EMA decay (``g_ema``), or None (NaN fails too)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        return f"g_ema must be an EMA decay in [0, 1) (0: off; e.g. 0.999), got {value!r}"
+    return None
+
+
 @dataclass
 class TrainConfig:
     """Settings of one training run. ``steps`` counts G steps (each after n_critic D steps)."""
@@ -65,9 +72,9 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
-        if isinstance(self.g_ema, bool) or not isinstance(self.g_ema, (int, float)) \
-                or not 0.0 <= self.g_ema < 1.0:
-            raise ConfigError(f"g_ema must be an EMA decay in [0, 1) (0: off; e.g. 0.999), got {self.g_ema!r}")
+        problem = g_ema_problem(self.g_ema)
+        if problem:
+            raise ConfigError(problem)
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.perf not in PERF_MODES:
@@ -168,7 +175,8 @@ class Trainer:
             raise ConfigError(f"variant {self.variant.name!r} is conditional and needs labels, "
                               f"but dataset {data.name!r} has none")
         if self.config.batch_size > len(data):  # batches are drawn with replacement: it would run, meaninglessly
-            raise ConfigError(f"batch_size {self.config.batch_size} is larger than dataset {data.name!r} "
+            what = f"this rank's shard of dataset {data.name!r}" if dist else f"dataset {data.name!r}"
+            raise ConfigError(f"batch_size {self.config.batch_size} is larger than {what} "
                               f"({len(data)} samples); valid: 1 to {len(data)}")
         self.data = data.to(self.device)
         self.arch = arch or self.variant.preferred_arch.get(data.kind, "mlp")
@@ -189,7 +197,7 @@ class Trainer:
         self.G, self.D = G.to(self.device), D.to(self.device)
         if dist:  # identical starting weights on every rank, then each rank's own noise and batches
             distributed.broadcast_modules((self.G, self.D))
-            seed_everything(self.config.seed + dist.rank)
+            seed_everything(distributed.rank_seed(self.config.seed, dist.rank))
         self.variant.state = {k: torch.as_tensor(v).detach().clone().to(self.device)  # ints stay ints
                               for k, v in self.variant.initial_state().items()}
         self.channels_last = perf.prepare_nets(self.G, self.D, self.device)
@@ -293,8 +301,11 @@ class Trainer:
                 self._sync()
                 self.history.train_s = train_s0 + time.perf_counter() - t0
                 diverged = self._read_back(buffer[:pending])
-                if self.dist:  # every rank stops where any rank diverged (collectives must match)
-                    diverged = distributed.any_rank(diverged, self.device)
+                if self.dist:  # every rank stops, and says so, where any rank diverged first
+                    first = distributed.first_divergence(self.history.diverged_at if diverged else None,
+                                                         self.device)
+                    if first is not None:
+                        self.history.status, self.history.diverged_at, diverged = "diverged", first, True
                 pending = 0
                 if bar is not None:
                     bar.n = self.step
@@ -517,9 +528,9 @@ class Trainer:
         torch.set_rng_state(rng["torch"])
         np.random.set_state(rng["numpy"])
         random.setstate(rng["python"])
-        if self.dist:  # the saved RNG is rank 0's: each rank restarts its own stream
-            seed_everything(self.config.seed + self.dist.rank + 1_000_003 * self.step)
-        if rng.get("cuda") is not None and torch.cuda.is_available():
+        if self.dist:  # the saved RNG is rank 0's (CUDA included): each rank restarts its own stream
+            seed_everything(distributed.rank_seed(self.config.seed, self.dist.rank, self.step))
+        elif rng.get("cuda") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
 
     def _load_variant_state(self, saved: Dict[str, Tensor]) -> None:

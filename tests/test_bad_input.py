@@ -66,6 +66,8 @@ BAD = [  # (argv, what the message must say); {d} is the files fixture's folder
     (["train", "nsgan", "--dataset", "ring8", "--device", "tpu"], "device"),
     (["train", "nsgan", "--dataset", "digits", "--arch", "resnet"], "builds nets for square images"),
     (["train", "lsgan", "--dataset", "ring8", "--resume", "--out", "{d}/points"], "holds nsgan on ring8, not lsgan"),
+    (["train", "nsgan", "--dataset", "ring8", "--resume", "--out", "{d}/points", "--g-ema", "0.9"],
+     "was trained with g_ema=0, which a resumed run keeps"),
     (["sample", "/nonexistent/checkpoint.pt"], "no checkpoint at /nonexistent/checkpoint.pt"),
     (["sample", "{d}/garbage.pth"], "is not a readable ganzoo checkpoint"),
     (["sample", "{d}/future.pt"], "in format 99, written by another ganzoo version"),
@@ -232,3 +234,16 @@ def test_the_ray_executor_without_ray_is_one_clear_line(monkeypatch, capsys, tmp
     err = capsys.readouterr().err
     assert code == 2 and "--executor ray needs Ray: pip install 'ganzoo[ray]'" in err
     assert "Traceback" not in err and not (tmp_path / "b" / "runs.jsonl").exists()
+
+
+def test_a_ray_cluster_too_small_for_one_run_is_a_clear_error(monkeypatch):
+    from types import SimpleNamespace
+
+    from ganzoo.bench import ray_executor
+
+    fake = SimpleNamespace(cluster_resources=lambda: {"CPU": 2.0})
+    monkeypatch.setattr(ray_executor, "import_ray", lambda: fake)
+    executor = ray_executor.RayExecutor(workers=4, num_cpus=1)
+    assert executor._slots(0.0) == 2  # 4 asked, 2 fit: none would wait in Ray's queue
+    with pytest.raises(ValueError, match="has 2 CPUs and 0 GPUs; one run asks for 1 CPUs and 1 GPUs"):
+        executor._slots(1.0)

@@ -59,7 +59,11 @@ def _rank_main(rank: int, path: str, results) -> None:
     differs = not distributed.ranks_in_sync([net])
     state = torch.tensor([float(rank)])
     distributed.average_tensors([state], 2)
-    results[rank] = (grads_mean, same, differs, float(state))
+    cpu = torch.device("cpu")
+    first = distributed.first_divergence(7 if rank == 1 else None, cpu)  # only rank 1 saw it
+    none = distributed.first_divergence(None, cpu)
+    decided = distributed.rank0_decides(rank == 0, cpu)  # rank 0 says yes, rank 1 no
+    results[rank] = (grads_mean, same, differs, float(state), first, none, decided)
     dist.destroy_process_group()
 
 
@@ -71,4 +75,13 @@ def test_gradients_and_state_are_averaged_and_a_drift_between_ranks_is_seen():
         port = str(s.getsockname()[1])
     results = mp.Manager().dict()
     mp.spawn(_rank_main, args=(port, results), nprocs=2, join=True)
-    assert results[0] == results[1] == (True, True, True, 0.5)
+    # averaged gradients and state; a drift is seen; every rank learns of rank 1's divergence
+    # at step 7 (rank 0 then reports it); rank 0's decision (e.g. to resume) is every rank's
+    assert results[0] == results[1] == (True, True, True, 0.5, 7, None, True)
+
+
+def test_rank_seeds_never_collide_across_run_seeds_ranks_and_resume_steps():
+    from ganzoo.distributed import rank_seed
+
+    seeds = {rank_seed(seed, rank, step) for seed in range(5) for rank in range(8) for step in (0, 250, 500)}
+    assert len(seeds) == 5 * 8 * 3

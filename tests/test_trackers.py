@@ -99,3 +99,32 @@ def test_a_missing_tracker_library_is_one_clear_line(monkeypatch, tmp_path, caps
     err = capsys.readouterr().err
     assert code == 2 and "mlflow is not installed: pip install 'ganzoo[trackers]'" in err
     assert "Traceback" not in err and not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_an_mlflow_store_that_cannot_be_opened_is_one_clear_line(tmp_path, capsys):
+    code = main(["train", "nsgan", "--dataset", "ring8", "--steps", "5", "--out", str(tmp_path),
+                 "--mlflow", "bogus://nowhere"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--mlflow bogus://nowhere: cannot open the MLflow store" in err
+    assert "Traceback" not in err and not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_a_run_that_fails_ends_its_mlflow_run_as_failed(tmp_path, capsys):
+    from toy_variants import registered
+
+    from ganzoo.variants.minimax import NonSaturating
+
+    class RaisesAt12(NonSaturating):
+        def train_step(self, ctx):
+            self.steps_seen = getattr(self, "steps_seen", 0) + 1
+            if self.steps_seen == 12:
+                raise RuntimeError("a plugin's bug")
+            return super().train_step(ctx)
+
+    with registered(raises_at_12=RaisesAt12):
+        code = main(["train", "raises-at-12", "--dataset", "ring8", "--steps", "20", "--batch-size", "32",
+                     "--log-every", "5", "--no-progress", "--out", str(tmp_path), "--mlflow"])
+    assert code != 0 and "a plugin's bug" in capsys.readouterr().err
+    client, (run,) = mlflow_runs(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert run.info.status == "FAILED" and run.data.tags["ganzoo.status"] == "failed"
+    assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "loss/d_loss")) == list(range(1, 11))

@@ -79,7 +79,7 @@ def compare_frames(a: pd.DataFrame, b: pd.DataFrame, test: str = "mannwhitney",
     """Long table: one row per matched configuration × measure."""
     if test not in TESTS:
         raise ValueError(f"unknown test {test!r}; valid: {', '.join(TESTS)}")
-    keys = CONFIG_KEYS
+    keys = [*CONFIG_KEYS, "g_ema"]  # an EMA of G is another configuration (the runs frame's column)
     rows: List[Dict[str, Any]] = []
     b_groups = {k: g for k, g in b.groupby(keys, sort=False)}
     for k, ga in a.groupby(keys, sort=False):

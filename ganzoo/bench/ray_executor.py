@@ -16,11 +16,12 @@ without it.
   A run past ``run_timeout_minutes`` is cancelled and recorded ``failed`` (timeout).
 - **Resources** per task: the suite's ``[ray]`` table, ``num_cpus`` (default: the suite's
   ``threads_per_worker``, at least 1; also the task's torch threads) and ``num_gpus``
-  (default 1 when the cluster has GPUs, else 0). At most ``workers`` runs are in flight.
+  (default 1 when the cluster has GPUs, else 0). At most ``workers`` runs are in flight, and
+  no more than the cluster can host together. Each record names the node's machine.
 - **Files** a run writes (its samples, compact checkpoint and partial checkpoints) go to
   the results folder as its node sees it: on a cluster of several machines that folder
   must be on a shared file system (docs/scaling.md). Feature extractors are prepared once
-  by the driver before the runs, into ``GANZOO_CACHE``; a node that does not share that
+  by the driver (beside the first runs), into ``GANZOO_CACHE``; a node that does not share that
   cache trains its own once (the cache's per-set lock), so once per node, not per task.
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ import time
 from collections import deque
 from typing import Any, Dict, Optional
 
-from ganzoo.bench.executor import Executor, _set_threads, _timed_out, failed_record
+from ganzoo.bench.executor import START_GRACE_S, Executor, _set_threads, _timed_out, failed_record
 from ganzoo.bench.suite import RunSpec
 
 TASK_RETRIES = 1  # as the local pool: a run whose worker died is tried once more
@@ -50,10 +51,14 @@ def import_ray():
 
 def _run_task(spec: Dict[str, Any], out_dir: str, env: Dict[str, Any], threads: int) -> Dict[str, Any]:
     """What a Ray worker runs: one spec, its record back to the driver."""
-    from ganzoo.bench.runner import run_spec
+    from ganzoo.bench.runner import environment, run_spec
 
     _set_threads(threads)
-    return run_spec(RunSpec.from_dict(spec), out_dir, env)
+    # The machine facts of the node that ran it (cpu, gpu, versions), beside the driver's
+    # run-wide ones (workers); its own commit too, should a node run other code.
+    node = environment(workers=env.get("workers", 1), threads_per_worker=threads)
+    node["driver_git_commit"] = env.get("git_commit")
+    return run_spec(RunSpec.from_dict(spec), out_dir, {**env, **node})
 
 
 class RayExecutor(Executor):
@@ -85,18 +90,34 @@ class RayExecutor(Executor):
             return float(self.num_gpus)
         return 1.0 if self.ray.cluster_resources().get("GPU", 0) > 0 else 0.0
 
+    def _slots(self, gpus: float) -> int:
+        """Runs in flight at once: ``workers``, or fewer when the cluster cannot host that many
+        tasks together (a submitted task then never waits in Ray's queue, and the time limit,
+        counted from submission, measures the run)."""
+        have = self.ray.cluster_resources()
+        fits = [int(have.get("CPU", 0) // self.num_cpus)]
+        if gpus:
+            fits.append(int(have.get("GPU", 0) // gpus))
+        slots = min([self.workers, *fits])
+        if slots < 1:
+            raise ValueError(f"the Ray cluster has {have.get('CPU', 0):g} CPUs and {have.get('GPU', 0):g} "
+                             f"GPUs; one run asks for {self.num_cpus:g} CPUs and {gpus:g} GPUs (the suite's "
+                             f"[ray] num_cpus / num_gpus)")
+        return slots
+
     def map(self, specs, *, out_dir, env, should_launch=lambda: True, on_event=None):
         ray = self.ray
         self._connect()
-        task = ray.remote(num_cpus=self.num_cpus, num_gpus=self._gpus_per_task(),
-                          max_retries=TASK_RETRIES)(_run_task)
+        gpus = self._gpus_per_task()
+        task = ray.remote(num_cpus=self.num_cpus, num_gpus=gpus, max_retries=TASK_RETRIES)(_run_task)
+        slots = self._slots(gpus)
         emit = on_event or (lambda *a: None)
         todo = deque(specs)
         inflight: Dict[Any, RunSpec] = {}
         started: Dict[Any, float] = {}
         try:
             while todo or inflight:
-                while todo and len(inflight) < self.workers and should_launch():
+                while todo and len(inflight) < slots and should_launch():
                     spec = todo.popleft()
                     ref = task.remote(spec.to_dict(), str(out_dir), env, int(self.num_cpus))
                     inflight[ref], started[ref] = spec, time.monotonic()
@@ -108,9 +129,10 @@ class RayExecutor(Executor):
                     spec = inflight.pop(ref)
                     started.pop(ref, None)
                     yield spec, self._result(ref, spec, env)
-                if self.run_timeout_s:
+                if self.run_timeout_s:  # from submission: at most `slots` in flight, so none waits long
                     now = time.monotonic()
-                    for ref in [r for r, t in started.items() if now - t > self.run_timeout_s]:
+                    limit = self.run_timeout_s + START_GRACE_S
+                    for ref in [r for r, t in started.items() if now - t > limit]:
                         ray.cancel(ref, force=True)
                         spec = inflight.pop(ref)
                         started.pop(ref)

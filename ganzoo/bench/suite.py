@@ -414,7 +414,7 @@ def _check_overrides(settings: Any, variants, archs, where: str) -> None:
 
 
 def _check_schedule(train: Dict[str, Any], ev: Dict[str, Any], where: str) -> None:
-    from ganzoo.trainer import PERF_MODES, PRECISIONS
+    from ganzoo.trainer import PERF_MODES, PRECISIONS, g_ema_problem
 
     _positive(train["steps"], f"{where}: steps")
     for b in _axis(train["batch_size"], f"{where}: batch_size", int):
@@ -433,9 +433,8 @@ def _check_schedule(train: Dict[str, Any], ev: Dict[str, Any], where: str) -> No
         # diverged run stops, would depend on it; it must not change the numbers (not in the run id)
         raise SuiteError(f"{where}: checkpoint_every ({train['checkpoint_every']}) must be a multiple of "
                          f"log_every ({train['log_every']})")
-    if not (isinstance(train["g_ema"], (int, float)) and 0.0 <= train["g_ema"] < 1.0):  # NaN fails too
-        raise SuiteError(f"{where}: g_ema must be an EMA decay in [0, 1) (0: off; e.g. 0.999), "
-                         f"got {train['g_ema']!r}")
+    if g_ema_problem(train["g_ema"]):
+        raise SuiteError(f"{where}: {g_ema_problem(train['g_ema'])}")
     for k in ("samples", "final_samples", "sample_grid", "kid_subsets"):
         _positive(ev[k], f"{where}: {k}")
 
