@@ -356,45 +356,20 @@ class CudaGraphBackend:
         self.graph.replay()
 
 
-class EmulatedGraph:
-    """Stands in for a CUDA graph on any device, for tests of the graph runner's code path:
-    ``capture`` runs the step once and puts all state back (a real capture runs
-    nothing), keeping its outputs as the static buffers; ``replay`` runs the step again
-    and copies its fresh outputs into those buffers."""
-
-    def __init__(self, snapshot: Callable[[], Snapshot]):
-        self.snapshot = snapshot
-        self.fn = None
-        self.out = None
-
-    @contextlib.contextmanager
-    def warmup_stream(self):
-        yield
-
-    def capture(self, fn: Callable[[], Tensor]) -> Tensor:
-        snap = self.snapshot()
-        self.fn, self.out = fn, fn()
-        snap.restore()
-        return self.out
-
-    def replay(self) -> None:
-        self.out.copy_(self.fn())
-
-
 class GraphRunner(EagerRunner):
     """The whole iteration as one CUDA graph: warm-up steps, capture, one checked replay, then replays."""
 
     mode = "graph"
 
     def __init__(self, trainer, row: LogRow, backend: Any = None, warmup: int = GRAPH_WARMUP_STEPS,
-                 verify: bool = True):
+                 verify: bool = True, backend_factory: Optional[Callable[[Callable[[], Snapshot]], Any]] = None):
         if getattr(trainer.variant, "graph_safe", True) is False:
             raise PerfUnavailable(self.mode, f"variant {trainer.variant.name!r} declares graph_safe = False")
         ctx = replace(trainer.context(), autocast=autocast_factory(trainer.config.precision, trainer.device,
                                                                    cache=False))
         super().__init__(trainer, row, ctx=ctx)
-        if backend == "emulated":
-            backend = EmulatedGraph(self.snapshot)
+        if backend_factory is not None:  # e.g. a test's stand-in for CUDA graphs (tests/perf_doubles.py)
+            backend = backend_factory(self.snapshot)
         elif backend is None:
             backend = CudaGraphBackend(trainer.device)
         self.backend = backend
@@ -488,18 +463,18 @@ class Runner:
 
     ``step()`` returns the step's row; ``mode`` is the mode in use; ``notices`` lists
     the one-line notices of modes given up. ``modes`` overrides the chain that ``auto``
-    tries; ``emulate_graph`` runs the graph mode's code path without CUDA
-    (:class:`EmulatedGraph`), for tests on any machine; ``builders`` replaces the
-    runner class of a mode (``(trainer, row) -> runner``).
+    tries; ``graph_backend`` (``snapshot -> backend``) replaces the CUDA graph under the graph
+    mode, so that tests run that mode's code path on any machine (tests/perf_doubles.py);
+    ``builders`` replaces the runner class of a mode (``(trainer, row) -> runner``).
     """
 
     def __init__(self, trainer, mode: str, *, modes: Optional[Sequence[str]] = None,
-                 emulate_graph: bool = False, builders: Optional[Dict[str, Callable]] = None):
+                 graph_backend: Optional[Callable] = None, builders: Optional[Dict[str, Callable]] = None):
         self.trainer = trainer
         self.requested = mode
         self.chain = list(modes if modes is not None else chain(mode, trainer.device))
         self.row = LogRow(trainer.variant.name)
-        graph = (lambda t, row: GraphRunner(t, row, backend="emulated")) if emulate_graph else GraphRunner
+        graph = (lambda t, row: GraphRunner(t, row, backend_factory=graph_backend)) if graph_backend else GraphRunner
         self.builders: Dict[str, Callable] = {"eager": EagerRunner, "compile": CompileRunner, "graph": graph,
                                               **(builders or {})}
         self.notices: List[str] = []

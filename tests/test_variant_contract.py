@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from perf_doubles import EmulatedGraph
 
 from ganzoo import perf
 from ganzoo.bench import stability
@@ -87,7 +88,7 @@ def test_variant_state_counts_every_step_once_in_a_graph_and_across_a_fallback(r
     """The emulated graph runs the step during capture and again to check a replay, then
     puts everything back: a state the snapshot forgot would count those steps too."""
     trainer = Trainer(variant, ring8, config=config())
-    trainer.runner = perf.Runner(trainer, "auto", modes=["graph", "eager"], emulate_graph=True)
+    trainer.runner = perf.Runner(trainer, "auto", modes=["graph", "eager"], graph_backend=EmulatedGraph)
     trainer.fit()
     assert trainer.runner.mode == mode_after  # the Python counter forces the fall back to eager
     assert int(trainer.variant.state["d_steps"]) == 12 == trainer.step
@@ -141,7 +142,7 @@ def test_every_variant_declares_what_its_discriminator_outputs(name):
 def test_a_variant_that_declares_graph_unsafe_never_runs_as_a_graph(ring8):
     unsafe = type("Unsafe", (CountsItsSteps,), {"graph_safe": False})
     trainer = Trainer(unsafe, ring8, config=config())
-    trainer.runner = perf.Runner(trainer, "auto", modes=["graph", "eager"], emulate_graph=True)
+    trainer.runner = perf.Runner(trainer, "auto", modes=["graph", "eager"], graph_backend=EmulatedGraph)
     trainer.fit(steps=2)
     assert trainer.runner.mode == "eager" and "declares graph_safe = False" in trainer.runner.notices[0]
 

@@ -19,16 +19,16 @@ import numpy as np
 import pandas as pd
 
 from ganzoo.bench import stats
-from ganzoo.bench.report import (
+from ganzoo.bench.frame import (
     CONFIG_KEYS,
     STABILITY,
     THROUGHPUT,
-    fmt_num,
     quality_measure,
     quality_metrics,
     runs_frame,
     thresholds_from,
 )
+from ganzoo.bench.report import fmt_num
 from ganzoo.bench.store import RunStore
 
 TESTS = ("mannwhitney", "bootstrap")

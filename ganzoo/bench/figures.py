@@ -15,7 +15,7 @@ from typing import Dict, List
 import numpy as np
 import pandas as pd
 
-from ganzoo.bench.report import OK, config_label, quality_metrics
+from ganzoo.bench.frame import OK, config_label, quality_metrics
 from ganzoo.bench.stability import lower_is_better
 from ganzoo.bench.store import RunStore
 

@@ -84,10 +84,6 @@ class TensorData:
         """Samples ``rank, rank + world_size, ...``: one process's part under torch.distributed."""
         return replace(self, x=self.x[rank::world_size], y=None if self.y is None else self.y[rank::world_size])
 
-    def subset(self, n: int) -> "TensorData":
-        """The first ``n`` samples (deterministic), for quick tests and reference sets."""
-        return replace(self, x=self.x[:n], y=None if self.y is None else self.y[:n])
-
 
 def default_data_root(data_root: Optional[str | os.PathLike] = None) -> Path:
     """``--data-root`` if given, else ``$GANZOO_DATA``, else ``~/.cache/ganzoo/data``."""
@@ -103,8 +99,6 @@ def load(name: str, *, split: Optional[str] = None, data_root=None, download: bo
     torchvision to fetch missing files. Extra ``options`` go to the loader (e.g. ``size``
     for ``folder``, ``n`` for toy sets); an unknown option is an error.
     """
-    import ganzoo.data  # noqa: F401  (registers the built-in datasets)
-
-    loader = DATASETS.get(name)
+    loader = DATASETS.get(name)  # the first lookup imports ganzoo.data's loaders (registry.on_lookup)
     data = loader(split=split, data_root=data_root, download=download, **options)
     return data.to(device)

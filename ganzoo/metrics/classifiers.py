@@ -78,10 +78,6 @@ class ClassifierNet(nn.Module):
         self.hidden = nn.Linear(c * s * s, spec.hidden)
         self.head = nn.Linear(spec.hidden, spec.num_classes)
 
-    @property
-    def feature_dim(self) -> int:
-        return self.spec.hidden
-
     def features_and_logits(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         h = F.relu(self.hidden(self.body(x)))
         return h, self.head(h)

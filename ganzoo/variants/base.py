@@ -42,6 +42,8 @@ from typing import Any, Callable, ClassVar, ContextManager, Dict, Optional
 import torch
 from torch import Tensor, nn
 
+from ganzoo.registry import VARIANTS
+
 # Hyperparameters every variant has; a variant's ``defaults`` override them.
 # Adam(2e-4, betas=(0.5, 0.999)) is the DCGAN setting (Radford et al. 2016) that the
 # seed's MLP GAN used; Goodfellow et al. 2014 trained with SGD + momentum.
@@ -372,6 +374,9 @@ class Variant:
         """Real samples shown to D in one ``train_step`` (for img/s); a two-argument
         ``g_loss`` adds the G step's real batch."""
         return (self.n_critic + self.g_loss_sees_real()) * batch_size
+
+
+VARIANTS.expected = Variant  # what a plugin entry point must give (ganzoo.registry.load_plugins)
 
 
 @functools.lru_cache(maxsize=None)

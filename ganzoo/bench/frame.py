@@ -1,0 +1,202 @@
+"""The runs of a store as pandas frames: one row per run, and the summary over seeds.
+
+What the report, the figures and ``ganzoo compare`` all read (none of them imports
+another): the run frame's columns (identity, status, final metrics as ``q.<name>``,
+stability, throughput), the labels that tell configurations apart, and the summary's
+mean / std / 95 % bootstrap CI / count of every measure with the rank per dataset.
+
+Ranking: within a dataset, variants are ranked by the mean final value of the
+dataset's quality metric over seeds, where a seed that diverged or failed (no final
+value) counts as the worst final value seen on that dataset.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+from ganzoo.bench import stats
+from ganzoo.bench.stability import lower_is_better, time_to_quality
+from ganzoo.bench.store import RunStore
+
+CONFIG_KEYS = ["dataset", "variant", "arch", "batch_size", "precision", "perf"]
+OK = "ok"
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A column of the report: where it comes from in a run's row, and which way is better."""
+
+    key: str  # column of the runs frame
+    label: str
+    higher_better: Optional[bool]  # None: no "best" (informational)
+    group: str  # quality | stability | throughput
+
+
+STABILITY = [
+    Measure("fall_back", "fall-back from best", False, "stability"),
+    Measure("osc_d_loss", "D-loss oscillation", False, "stability"),
+    Measure("osc_g_loss", "G-loss oscillation", False, "stability"),
+    Measure("grad_norm_d_median", "‖∇D‖ median", None, "stability"),
+]
+THROUGHPUT = [
+    Measure("img_per_s", "img/s", True, "throughput"),
+    Measure("s_per_kimg", "s/kimg", False, "throughput"),
+    Measure("g_steps_per_s", "G steps/s", True, "throughput"),
+    Measure("ms_per_step", "ms/step", False, "throughput"),
+    Measure("mfu", "MFU", True, "throughput"),
+    Measure("peak_mem_mib", "peak mem (MiB)", False, "throughput"),
+    Measure("ttq_s", "time-to-quality (s)", False, "throughput"),
+]
+
+
+def quality_measure(metric: str) -> Measure:
+    return Measure(f"q.{metric}", metric, not lower_is_better(metric), "quality")
+
+
+# ---- the runs frame --------------------------------------------------------------------
+def thresholds_from(store: RunStore, records: Sequence[Dict[str, Any]]) -> Dict[str, Tuple[str, Optional[float]]]:
+    """dataset -> (metric, threshold): the latest bench call's suite, else the records' specs."""
+    out: Dict[str, Tuple[str, Optional[float]]] = {}
+    for rec in records:
+        spec = rec.get("spec", {})
+        if spec.get("metric"):
+            out[rec["dataset"]] = (spec["metric"], spec.get("threshold"))
+    for inv in store.invocations():
+        for d, mt in (inv.get("thresholds") or {}).items():
+            if mt and mt[0]:
+                out[d] = (mt[0], mt[1])
+    return out
+
+
+def runs_frame(records: Sequence[Dict[str, Any]],
+               thresholds: Optional[Dict[str, Tuple[str, Optional[float]]]] = None) -> pd.DataFrame:
+    """One row per run: identity, status, final metrics (``q.<name>``), stability, throughput."""
+    thresholds = thresholds or {}
+    rows = []
+    for rec in records:
+        st = rec.get("stability") or {}
+        tp = rec.get("throughput") or {}
+        tm = rec.get("timing") or {}
+        metric, thr = thresholds.get(rec.get("dataset"), ((rec.get("spec") or {}).get("metric"), None))
+        row: Dict[str, Any] = {k: rec.get(k) for k in ["run_id", "suite", *CONFIG_KEYS, "seed", "status"]}
+        row["setup"] = setup_id(rec.get("spec") or {})
+        row.update(metric=metric, divergence=st.get("divergence"), diverged_at=st.get("diverged_at"),
+                   error=(rec.get("error") or "").splitlines()[0] if rec.get("error") else None,
+                   steps=(rec.get("spec") or {}).get("steps"), steps_done=rec.get("steps_done"),
+                   g_ema=(rec.get("spec") or {}).get("g_ema", 0.0))
+        for k, v in (rec.get("final") or {}).items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                row[f"q.{k}"] = float(v)
+        if rec.get("status") != OK:  # a diverged run has no trustworthy final quality
+            for k in [k for k in row if k.startswith("q.")]:
+                row[k] = math.nan
+        for k in ("best", "final", "fall_back", "osc_d_loss", "osc_g_loss", "grad_norm_d_median",
+                  "grad_norm_g_median", "grad_norm_d_max", "grad_norm_g_max"):
+            row[k] = st.get(k)
+        ttq, _ = time_to_quality(rec.get("curve") or [], metric, thr) if metric else (None, None)
+        row.update(threshold=thr, ttq_s=ttq,
+                   reached=None if thr is None else (ttq is not None and rec.get("status") != "failed"))
+        for k in ("img_per_s", "s_per_kimg", "g_steps_per_s", "ms_per_step", "mfu", "peak_mem_mib"):
+            row[k] = tp.get(k)
+        row["peak_mem_kind"] = tp.get("peak_mem_kind")
+        row.update(train_s=tm.get("train_s"), eval_s=tm.get("eval_s"), wall_s=tm.get("wall_s"),
+                   started=tm.get("started"), finished=tm.get("finished"))
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    num = [c for c in df.columns if c.startswith("q.")] + [
+        "best", "final", "fall_back", "osc_d_loss", "osc_g_loss", "grad_norm_d_median",
+        "grad_norm_g_median", "grad_norm_d_max", "grad_norm_g_max", "ttq_s", "img_per_s",
+        "s_per_kimg", "g_steps_per_s", "peak_mem_mib", "train_s", "eval_s", "wall_s"]
+    for c in num:
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    return df.sort_values(["dataset", "variant", "seed"], kind="stable").reset_index(drop=True)
+
+
+def quality_metrics(df: pd.DataFrame, dataset: str) -> List[str]:
+    """The final metrics present for ``dataset``, its primary metric first (``*_std`` left out)."""
+    sub = df[df.dataset == dataset]
+    names = [c[2:] for c in sub.columns if c.startswith("q.") and sub[c].notna().any()
+             and not c.endswith("_std")]
+    primary = sub["metric"].dropna().iloc[0] if sub["metric"].notna().any() else None
+    if primary in names:
+        names.remove(primary)
+        names.insert(0, primary)
+    return names
+
+
+def setup_id(spec: Dict[str, Any]) -> str:
+    """A short hash of everything that defines a run but its seed (steps, hyperparameters,
+    sample counts, ...): runs pool as seeds of one configuration only when these agree."""
+    from ganzoo.bench.suite import hashed_fields
+
+    blob = json.dumps({k: v for k, v in hashed_fields(spec).items() if k != "seed"},
+                      sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:6]
+
+
+# ---- the summary -----------------------------------------------------------------------
+def config_label(df: pd.DataFrame) -> pd.Series:
+    """The variant name, plus what tells apart two rows of one variant on one dataset
+    (arch, batch size, precision, perf mode, steps, else the setup hash of the rest),
+    e.g. ``nsgan · b256 · bf16`` or ``nsgan · steps 600``."""
+    label = df["variant"].astype(str)
+    prefix = {"arch": "", "batch_size": "b", "precision": "", "perf": "", "steps": "steps ", "g_ema": "EMA ",
+              "setup": "setup "}
+    for _, g in df.groupby("dataset", sort=False):
+        varying = [k for k in prefix if k != "setup" and g.groupby("variant")[k].nunique().max() > 1]
+        if g.groupby(["variant", *varying])["setup"].nunique().max() > 1:  # something else differs
+            varying.append("setup")
+        for k in varying:
+            label.loc[g.index] = label.loc[g.index] + " · " + prefix[k] + g[k].astype(str)
+    return label
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per dataset × configuration, with mean/std/ci_lo/ci_hi/n of every measure."""
+    df = df.copy()
+    df["config"] = config_label(df)
+    rows = []
+    for (dataset, config), g in df.groupby(["dataset", "config"], sort=False):
+        metrics = quality_metrics(df, dataset)
+        row: Dict[str, Any] = {"dataset": dataset, "config": config}
+        for k in CONFIG_KEYS[1:]:
+            row[k] = g[k].iloc[0]
+        row.update(runs=len(g), ok=int((g.status == OK).sum()),
+                   diverged=int((g.status == "diverged").sum()), failed=int((g.status == "failed").sum()),
+                   metric=metrics[0] if metrics else None)
+        reached = g["reached"].dropna()
+        row["success_rate"] = float(reached.mean()) if len(reached) else math.nan
+        row["threshold"] = g["threshold"].iloc[0]
+        best = [Measure("best", "best", None, "stability")]
+        for m in [quality_measure(q) for q in metrics] + best + STABILITY + THROUGHPUT:
+            s = stats.summarize(g[m.key].tolist()) if m.key in g else stats.summarize([])
+            row.update({f"{m.key}:mean": s.mean, f"{m.key}:std": s.std, f"{m.key}:ci_lo": s.ci_lo,
+                        f"{m.key}:ci_hi": s.ci_hi, f"{m.key}:n": s.n})
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out["rank"] = np.nan
+    for dataset, g in df.groupby("dataset", sort=False):
+        metrics = quality_metrics(df, dataset)
+        if not metrics:
+            continue
+        col = f"q.{metrics[0]}"
+        low = lower_is_better(metrics[0])
+        vals = g[col]
+        worst = vals.max() if low else vals.min()
+        if not np.isfinite(worst):
+            continue
+        score = g.assign(_v=vals.fillna(worst)).groupby("config", sort=False)["_v"].mean()
+        ranks = score.rank(ascending=low, method="min")
+        idx = out.dataset == dataset
+        out.loc[idx, "rank"] = out.loc[idx, "config"].map(ranks).values
+        out.loc[idx, "rank_score"] = out.loc[idx, "config"].map(score).values
+    return out.sort_values(["dataset", "rank", "variant", "arch", "batch_size", "precision", "perf"],
+                           kind="stable", na_position="last").reset_index(drop=True)
