@@ -20,6 +20,7 @@ from ganzoo.bench import cli as bench_cli  # light: heavy imports happen when a 
 from ganzoo.bench.lock import FolderBusyError, StoreWriteError
 from ganzoo.data.base import DataError
 from ganzoo.metrics import cli as metrics_cli  # light, like bench_cli
+from ganzoo.precisions import PRECISIONS
 from ganzoo.registry import ARCHS, DATASETS, PLUGIN_ERRORS, VARIANTS, UnknownNameError
 from ganzoo.variants.base import VariantError
 
@@ -63,7 +64,8 @@ def add_train(sub) -> None:
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
-    p.add_argument("--precision", default="fp32", help="fp32, tf32 or bf16")
+    p.add_argument("--precision", default="fp32",
+                   help="a precision in ganzoo.precisions: " + ", ".join(PRECISIONS.names()))
     p.add_argument("--perf", default="auto", choices=("auto", "eager", "graph", "compile"),
                    help="how a step runs: auto (CUDA graph, else compile, else eager; eager on CPU), "
                         "eager, graph (one CUDA graph per iteration) or compile (torch.compile)")

@@ -45,6 +45,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ganzoo import precisions
+
 PERF_MODES = ("auto", "eager", "graph", "compile")
 # What ``auto`` tries, in order, per device type; anything not listed runs eagerly.
 AUTO_CHAIN = {"cuda": ("graph", "compile", "eager")}
@@ -125,7 +127,7 @@ def precision_mode(precision: str, device: torch.device):
     if device.type != "cuda":
         yield
         return
-    tf32 = precision in ("tf32", "bf16")
+    tf32 = precisions.get(precision).tf32
     saved = (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32,
              torch.backends.cudnn.benchmark)
     torch.set_float32_matmul_precision("high" if tf32 else "highest")
@@ -139,11 +141,13 @@ def precision_mode(precision: str, device: torch.device):
 
 
 def autocast_factory(precision: str, device: torch.device, cache: bool = True) -> Callable:
-    """``ctx.autocast``: bf16 autocast under ``bf16``, nothing otherwise. CUDA graphs need
-    ``cache=False`` (the autocast weight cache would hold tensors across capture)."""
-    if precision != "bf16":
+    """``ctx.autocast``: autocast to the precision's dtype (bf16 under ``bf16``), nothing where
+    it has none. CUDA graphs need ``cache=False`` (the autocast weight cache would hold
+    tensors across capture)."""
+    dtype = precisions.get(precision).autocast_dtype
+    if dtype is None:
         return contextlib.nullcontext
-    return lambda: torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=cache)
+    return lambda: torch.autocast(device.type, dtype=dtype, cache_enabled=cache)
 
 
 def has_conv(module: nn.Module) -> bool:
@@ -365,6 +369,8 @@ class GraphRunner(EagerRunner):
                  verify: bool = True, backend_factory: Optional[Callable[[Callable[[], Snapshot]], Any]] = None):
         if getattr(trainer.variant, "graph_safe", True) is False:
             raise PerfUnavailable(self.mode, f"variant {trainer.variant.name!r} declares graph_safe = False")
+        if precisions.get(trainer.config.precision).grad_scaler:  # its step reads found-inf on the host
+            raise PerfUnavailable(self.mode, f"precision {trainer.config.precision!r} scales losses")
         ctx = replace(trainer.context(), autocast=autocast_factory(trainer.config.precision, trainer.device,
                                                                    cache=False))
         super().__init__(trainer, row, ctx=ctx)
@@ -430,7 +436,7 @@ class GraphRunner(EagerRunner):
 
 
 def tolerance(precision: str) -> float:
-    return 5e-2 if precision == "bf16" else 2e-3
+    return precisions.get(precision).replay_tolerance
 
 
 def compare_step(got: Tensor, want: Tensor, before: List[Tensor], got_params: List[Tensor],

@@ -29,6 +29,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 import torch
 
 from ganzoo import perf as _perf
+from ganzoo import precisions
 from ganzoo.data.base import TensorData
 from ganzoo.variants.base import d_logits
 
@@ -124,7 +125,7 @@ def matmul_peak(device: Union[str, torch.device], precision: str = "fp32") -> fl
         return _PEAKS[key]
     cuda = device.type == "cuda"
     n = 8192 if cuda else 1024
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    dtype = precisions.get(precision).peak_dtype
     gen = torch.Generator(device=device).manual_seed(0)
     a = torch.randn(n, n, device=device, dtype=dtype, generator=gen)
     b = torch.randn(n, n, device=device, dtype=dtype, generator=gen)

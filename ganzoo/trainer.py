@@ -21,13 +21,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ganzoo import distributed, faults, nets, optimizers, perf
+from ganzoo import distributed, faults, nets, optimizers, perf, precisions
 from ganzoo.data.base import TensorData
 from ganzoo.ema import WeightAverage
 from ganzoo.registry import VARIANTS
 from ganzoo.variants.base import StepContext, Variant, VariantError
 
-PRECISIONS = ("fp32", "tf32", "bf16")
+PRECISIONS = precisions.PRECISIONS  # fp32 | tf32 | bf16 | ... (ganzoo.precisions)
 PERF_MODES = perf.PERF_MODES  # auto | eager | graph | compile (see ganzoo.perf)
 
 
@@ -55,7 +55,7 @@ class TrainConfig:
     seed: int = 0
     z_dim: int = 100
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda", "cuda:1", ...
-    precision: str = "fp32"  # fp32 | tf32 (CUDA matmuls) | bf16 (autocast)
+    precision: str = "fp32"  # a name in ganzoo.precisions: fp32 | tf32 (CUDA matmuls) | bf16 (autocast)
     perf: str = "auto"  # how a step runs: auto | eager | graph (CUDA graphs) | compile
     log_every: int = 100  # host read-back of the history, divergence check
     checkpoint_every: int = 0  # 0: only when fit() ends (if a checkpoint path is set)
@@ -76,7 +76,7 @@ class TrainConfig:
         if problem:
             raise ConfigError(problem)
         if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS.names())}, got {self.precision!r}")
         if self.perf not in PERF_MODES:
             raise ConfigError(f"perf must be one of {', '.join(PERF_MODES)}, got {self.perf!r}")
 
@@ -206,6 +206,9 @@ class Trainer:
         self._opt_options = perf.optimizer_options(hp["optimizer"], self.device, self.config.perf)
         self.opt_g = optimizers.build(self.G.parameters(), hp, hp["lr_g"], **self._opt_options)
         self.opt_d = optimizers.build(self.D.parameters(), hp, hp["lr_d"], **self._opt_options)
+        # Loss scaling, for a precision that asks for it (ganzoo.precisions): in ctx.backward / ctx.step.
+        self.scaler = (torch.amp.GradScaler(self.device.type)
+                       if precisions.get(self.config.precision).grad_scaler else None)
         # The EMA of G's weights (config.g_ema > 0): what sample() and evaluation use.
         self.g_average = WeightAverage(self.G, self.config.g_ema) if self.config.g_ema else None
         self.ranks_in_sync: Optional[bool] = None  # several processes: checked when fit() ends
@@ -220,7 +223,7 @@ class Trainer:
 
     # ---- the step ----------------------------------------------------------------
     def autocast(self):
-        """bf16 autocast under precision "bf16", else nothing."""
+        """Autocast to the precision's dtype (ganzoo.precisions), or nothing."""
         return perf.autocast_factory(self.config.precision, self.device)()
 
     def context(self) -> StepContext:
@@ -231,7 +234,7 @@ class Trainer:
         return StepContext(G=self.G, D=self.D, opt_g=self.opt_g, opt_d=self.opt_d,
                            batch_size=self.config.batch_size, z_dim=self.config.z_dim,
                            num_classes=self.data.num_classes, real_batch=self.data.batch,
-                           device=self.device, autocast=self.autocast, sync=sync)
+                           device=self.device, autocast=self.autocast, sync=sync, scaler=self.scaler)
 
     @property
     def images_per_step(self) -> int:
@@ -463,6 +466,8 @@ class Trainer:
         }
         if self.g_average is not None:
             state["G_ema"] = self.g_average.module.state_dict()
+        if self.scaler is not None:
+            state["grad_scaler"] = self.scaler.state_dict()
         if not optimizer:
             state["contents"] = "nets"  # compact: see CheckpointError in fit()
             state["history"] = {k: v for k, v in state["history"].items()
@@ -511,6 +516,8 @@ class Trainer:
                 raise CheckpointError(f"this run keeps an EMA of G (g_ema={self.config.g_ema}) but the "
                                       f"checkpoint holds none: it was trained without one")
             self.g_average.module.load_state_dict(state["G_ema"])
+        if self.scaler is not None and "grad_scaler" in state:
+            self.scaler.load_state_dict(state["grad_scaler"])
         self.step = state["step"]
         self.runner = None  # a captured graph holds the replaced state: capture again
         if "opt_g" not in state:  # compact: no optimizer, RNG or per-step history

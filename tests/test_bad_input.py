@@ -58,7 +58,7 @@ BAD = [  # (argv, what the message must say); {d} is the files fixture's folder
     (["train", "nsgan", "--dataset", "ring8", "--hp", "optimizer=[0.5, 0.9]"], "unknown optimizer [0.5, 0.9]"),
     (["train", "nsgan", "--dataset", "ring8", "--hp", "optimizer=lbfgs"], "unknown optimizer 'lbfgs'; valid optimizers: adam, adamw"),
     (["train", "nsgan", "--dataset", "ring8", "--batch-size", "100000"], "batch_size 100000 is larger than dataset"),
-    (["train", "nsgan", "--dataset", "ring8", "--precision", "fp8"], "precision must be one of fp32, tf32, bf16"),
+    (["train", "nsgan", "--dataset", "ring8", "--precision", "fp8"], "precision must be one of bf16, fp16, fp32, tf32"),
     (["train", "nsgan", "--dataset", "ring8", "--g-ema", "1"], "g_ema must be an EMA decay in [0, 1)"),
     (["train", "nsgan", "--dataset", "ring8", "--g-ema", "nan"], "g_ema must be an EMA decay in [0, 1)"),
     (["train", "began", "--dataset", "ring8", "--hp", "h_dim=0"], "h_dim must be >= 1"),

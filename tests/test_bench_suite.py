@@ -41,7 +41,7 @@ def test_find_suite_unknown_lists_known():
     ({"seeds": [0], "datasets": {"ring8": {}}, "train": {"steps": "many"}}, r"steps must be an integer"),
     ({"seeds": [0], "datasets": {"ring9": {}}}, r"unknown dataset 'ring9'.*ring8.*Did you mean 'ring8'"),
     ({"seeds": [0], "variants": ["nsgann"], "datasets": {"ring8": {}}}, r"unknown variant 'nsgann'.*Did you mean 'nsgan'"),
-    ({"seeds": [0], "datasets": {"ring8": {"precision": "fp8"}}}, r"unknown precision 'fp8'; valid: fp32"),
+    ({"seeds": [0], "datasets": {"ring8": {"precision": "fp8"}}}, r"unknown precision 'fp8'; valid: bf16, fp16, fp32, tf32"),
     ({"seeds": [0], "datasets": {}}, r"at least one \[datasets.NAME\]"),
     ({"datasets": {"ring8": {}}}, r"`seeds` is required"),
     ({"seeds": [0], "datasets": {"ring8": {"threshold": 3}}}, r"threshold needs the `metric`"),

@@ -98,9 +98,9 @@ def test_variant_state_counts_every_step_once_in_a_graph_and_across_a_fallback(r
 class Spying(StepContext):
     calls: list
 
-    def backward(self, loss):
-        self.calls.append("backward")
-        super().backward(loss)
+    def backward(self, loss, optimizer=None):
+        self.calls.append({self.opt_d: "backward D", self.opt_g: "backward G"}.get(optimizer, "backward"))
+        super().backward(loss, optimizer)
 
     def step(self, optimizer):
         self.calls.append("step D" if optimizer is self.opt_d else "step G")
@@ -113,7 +113,7 @@ def test_the_default_steps_back_propagate_and_step_through_the_context(ring8):
     ctx.calls = []
     trainer.variant.train_step(ctx)
     n = trainer.variant.n_critic
-    assert ctx.calls == ["backward", "step D"] * n + ["backward", "step G"]
+    assert ctx.calls == ["backward D", "step D"] * n + ["backward G", "step G"]
     assert all(p.requires_grad for p in trainer.D.parameters())  # D unfrozen after G's step
 
 

@@ -27,7 +27,7 @@ File format (every key optional unless marked; unknown keys are errors)::
     [train]                        # defaults for every dataset
     steps = 1000                   # G steps
     batch_size = 64                # an int, or a list (a matrix axis)
-    precision = "fp32"             # a string or a list (axis): fp32 | tf32 | bf16
+    precision = "fp32"             # a string or a list (axis): fp32 | tf32 | bf16 (ganzoo.precisions)
     perf = "eager"                 # a string or a list (axis)
     z_dim = 100
     log_every = 50
@@ -421,7 +421,7 @@ def _check_schedule(train: Dict[str, Any], ev: Dict[str, Any], where: str) -> No
         _positive(b, f"{where}: batch_size")
     for p in _axis(train["precision"], f"{where}: precision", str):
         if p not in PRECISIONS:
-            raise SuiteError(f"{where}: unknown precision {p!r}; valid: {', '.join(PRECISIONS)}")
+            raise SuiteError(f"{where}: unknown precision {p!r}; valid: {', '.join(PRECISIONS.names())}")
     for p in _axis(train["perf"], f"{where}: perf", str):
         if p not in PERF_MODES:
             raise SuiteError(f"{where}: unknown perf mode {p!r}; valid: {', '.join(PERF_MODES)}")

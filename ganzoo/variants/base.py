@@ -17,7 +17,7 @@ Optional hooks: ``d_penalty`` (gradient penalties), ``after_d_step`` (weight cli
 ``conditional = True`` (labels reach both nets), ``initial_state`` (tensors kept across
 steps in ``self.state``). ``g_loss(self, d_fake, d_real)`` also gets D's outputs on a real
 batch. A variant whose update has another shape overrides ``d_step``, ``g_step`` or
-``train_step``; it back-propagates and steps through the context (``ctx.backward(loss)``,
+``train_step``; it back-propagates and steps through the context (``ctx.backward(loss, opt)``,
 ``ctx.step(opt)``, ``with ctx.frozen(D):``) so that the trainer alone owns what happens
 there. The trainer owns devices, precision, schedule, history and checkpoints.
 
@@ -115,6 +115,8 @@ class StepContext:
     # Under torch.distributed: averages an optimizer's gradients over the ranks before it
     # steps (ganzoo.distributed); None in a single process.
     sync: Optional[Callable[[torch.optim.Optimizer], None]] = None
+    # A precision that scales losses (ganzoo.precisions, e.g. fp16): torch.amp.GradScaler.
+    scaler: Optional[Any] = None
 
     def noise(self, n: Optional[int] = None) -> Tensor:
         return torch.randn(n or self.batch_size, self.z_dim, device=self.device)
@@ -126,15 +128,29 @@ class StepContext:
         return torch.randint(self.num_classes, (n or self.batch_size,), device=self.device)
 
     # ---- updates: the trainer's, so that scaling, clipping or distributed hooks live here only
-    def backward(self, loss: Tensor) -> None:
-        """Back-propagate ``loss`` (a variant never calls ``loss.backward()`` itself)."""
-        loss.backward()
+    def backward(self, loss: Tensor, optimizer: Optional[torch.optim.Optimizer] = None) -> None:
+        """Back-propagate ``loss`` (a variant never calls ``loss.backward()`` itself). Under a
+        loss-scaling precision the loss is scaled; name the ``optimizer`` whose parameters
+        this loss trains, and its gradients are unscaled at once (so that gradient norms
+        logged before ``step`` are the true ones)."""
+        if self.scaler is None:
+            loss.backward()
+            return
+        self.scaler.scale(loss).backward()
+        if optimizer is not None:
+            self.scaler.unscale_(optimizer)
 
     def step(self, optimizer: torch.optim.Optimizer) -> None:
-        """Apply one update of ``optimizer`` (a variant never calls ``opt.step()`` itself)."""
+        """Apply one update of ``optimizer`` (a variant never calls ``opt.step()`` itself):
+        gradients averaged over the ranks under torch.distributed, the step skipped on a
+        non-finite gradient under a loss-scaling precision."""
         if self.sync is not None:
             self.sync(optimizer)
-        optimizer.step()
+        if self.scaler is None:
+            optimizer.step()
+            return
+        self.scaler.step(optimizer)
+        self.scaler.update()
 
     @contextlib.contextmanager
     def frozen(self, module: nn.Module):
@@ -327,7 +343,7 @@ class Variant:
             loss = loss + penalty
             logs["d_penalty"] = penalty.detach()
         ctx.opt_d.zero_grad(set_to_none=True)
-        ctx.backward(loss)
+        ctx.backward(loss, ctx.opt_d)
         logs["grad_norm_d"] = grad_norm(D)
         ctx.step(ctx.opt_d)
         self.after_d_step(D)
@@ -355,7 +371,7 @@ class Variant:
                 loss = loss + aux
                 logs["g_aux"] = aux.detach()
             ctx.opt_g.zero_grad(set_to_none=True)
-            ctx.backward(loss)
+            ctx.backward(loss, ctx.opt_g)
         logs["grad_norm_g"] = grad_norm(G)
         ctx.step(ctx.opt_g)
         return logs

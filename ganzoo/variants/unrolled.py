@@ -58,7 +58,7 @@ class UnrolledGAN(Vanilla):
         loss = -self._d_loss_at(ctx, weights, buffers, fake_first=True)  # G maximises D's loss at θ_D^K
         logs = {"g_loss": loss.detach()}
         ctx.opt_g.zero_grad(set_to_none=True)
-        ctx.backward(loss)
+        ctx.backward(loss, ctx.opt_g)
         logs["grad_norm_g"] = grad_norm(G)
         ctx.step(ctx.opt_g)
         return logs
