@@ -15,13 +15,15 @@ import copy
 import torch
 from torch import nn
 
+from ganzoo.errors import ConfigError
+
 
 class WeightAverage:
     """An EMA copy of ``module``; ``update()`` after each step, with no host read."""
 
     def __init__(self, module: nn.Module, decay: float):
         if not 0.0 < decay < 1.0:
-            raise ValueError(f"an EMA decay must be in (0, 1), got {decay!r}")
+            raise ConfigError(f"an EMA decay must be in (0, 1), got {decay!r}")
         self.decay = float(decay)
         self.source = module
         self.module = copy.deepcopy(module).requires_grad_(False).eval()

@@ -38,24 +38,23 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-from dataclasses import replace
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ganzoo import precisions
+from ganzoo.errors import ConfigError
+from ganzoo.registry import Registry
 
-PERF_MODES = ("auto", "eager", "graph", "compile")
-# What ``auto`` tries, in order, per device type; anything not listed runs eagerly.
-AUTO_CHAIN = {"cuda": ("graph", "compile", "eager")}
 GRAPH_WARMUP_STEPS = 3  # eager steps on a side stream before capture (cuBLAS/cuDNN setup, lazy optimizer state)
 
 logger = logging.getLogger("ganzoo.perf")
 
 
-class PerfError(ValueError):
+class PerfError(ConfigError):
     """A perf mode asked for explicitly (not ``auto``) cannot run this variant here."""
 
 
@@ -76,20 +75,27 @@ def first_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0] if text else ''}"[:300]
 
 
+def get_mode(mode: str) -> "PerfMode":
+    if mode not in PERF_MODES:
+        raise ConfigError(f"perf must be one of {', '.join(PERF_MODES.names())}, got {mode!r}")
+    return PERF_MODES.get(mode)
+
+
 def chain(mode: str, device: torch.device) -> Sequence[str]:
     """The modes tried, in order, for ``mode`` on ``device``."""
-    if mode not in PERF_MODES:
-        raise ValueError(f"perf must be one of {', '.join(PERF_MODES)}, got {mode!r}")
-    if mode == "auto":
-        return AUTO_CHAIN.get(device.type, ("eager",))
+    entry = get_mode(mode)
+    if entry.tries is not None:
+        return entry.tries.get(device.type, ("eager",))
     return (mode,)
 
 
 def check_mode(mode: str, device: torch.device) -> None:
     """A clear error for a mode that cannot run on this device at all."""
-    if mode == "graph" and device.type != "cuda":
-        raise ValueError(f"perf 'graph' captures CUDA graphs and needs a CUDA device; this run is on "
-                         f"{device.type}. Use perf eager, compile or auto (auto runs eagerly there)")
+    entry = get_mode(mode)
+    if entry.devices is not None and device.type not in entry.devices:
+        raise ConfigError(f"perf {mode!r} {entry.description} and needs a {' or '.join(d.upper() for d in entry.devices)} device; "
+                          f"this run is on {device.type}. Use perf eager, compile or auto (auto runs "
+                          f"eagerly there)")
 
 
 # ---- optimizers ------------------------------------------------------------------
@@ -480,9 +486,10 @@ class Runner:
         self.requested = mode
         self.chain = list(modes if modes is not None else chain(mode, trainer.device))
         self.row = LogRow(trainer.variant.name)
-        graph = (lambda t, row: GraphRunner(t, row, backend_factory=graph_backend)) if graph_backend else GraphRunner
-        self.builders: Dict[str, Callable] = {"eager": EagerRunner, "compile": CompileRunner, "graph": graph,
-                                              **(builders or {})}
+        self.builders: Dict[str, Callable] = {name: m.runner for name, m in PERF_MODES.items() if m.runner}
+        if graph_backend:
+            self.builders["graph"] = lambda t, row: GraphRunner(t, row, backend_factory=graph_backend)
+        self.builders.update(builders or {})
         self.notices: List[str] = []
         self.current = None
         self._next()
@@ -520,3 +527,26 @@ class Runner:
             if err.row is not None:
                 return err.row
             return self.step()
+
+
+# ---- the perf modes ----------------------------------------------------------------
+@dataclass(frozen=True)
+class PerfMode:
+    """One way to run a training iteration (``--perf NAME``; see the module docstring)."""
+
+    description: str
+    runner: Optional[Callable] = None  # (trainer, row) -> runner; None for a mode that picks others
+    tries: Optional[Dict[str, Tuple[str, ...]]] = None  # device type -> modes tried in order (auto)
+    devices: Optional[Tuple[str, ...]] = None  # device types it runs on; None: any
+    distributed: bool = True  # runs one process of several under torchrun
+
+
+PERF_MODES: Registry = Registry("perf mode")
+PERF_MODES.register("eager", PerfMode("runs the variant's step as written", runner=EagerRunner))
+PERF_MODES.register("compile", PerfMode("compiles G and D with torch.compile", runner=CompileRunner,
+                                        distributed=False))
+PERF_MODES.register("graph", PerfMode("captures the whole iteration as one CUDA graph", runner=GraphRunner,
+                                      devices=("cuda",), distributed=False))
+# Anything not listed in ``tries`` runs eagerly.
+PERF_MODES.register("auto", PerfMode("the first mode that works: CUDA graph, then compile, then eager on CUDA; "
+                                     "eager elsewhere", tries={"cuda": ("graph", "compile", "eager")}))

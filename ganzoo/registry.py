@@ -15,12 +15,14 @@ import warnings
 from importlib import metadata
 from typing import Any, Callable, Dict, Generic, Iterator, List, Optional, Tuple, TypeVar
 
+from ganzoo.errors import ConfigError, GanzooError
+
 T = TypeVar("T")
 
 PLUGIN_GROUP = "ganzoo.variants"
 
 
-class UnknownNameError(KeyError, ValueError):
+class UnknownNameError(GanzooError, KeyError, ValueError):
     """An unknown name was asked of a registry. The message lists the valid names."""
 
     def __str__(self) -> str:  # KeyError would repr() the message; show it plainly
@@ -47,11 +49,11 @@ class Registry(Generic[T]):
     def register(self, name: str, obj: Optional[T] = None, *, replace: bool = False):
         """Register ``obj`` under ``name``; used bare as ``@REG.register("name")``."""
         if not isinstance(name, str) or not name:
-            raise ValueError(f"a {self.kind} name must be a non-empty string, got {name!r}")
+            raise ConfigError(f"a {self.kind} name must be a non-empty string, got {name!r}")
 
         def add(o: T) -> T:
             if name in self._items and self._items[name] is not o and not replace:
-                raise ValueError(f"{self.kind} {name!r} is already registered "
+                raise ConfigError(f"{self.kind} {name!r} is already registered "
                                  f"(by {_where(self._items[name])})")
             self._items[name] = o
             if isinstance(o, type) or callable(o):

@@ -6,7 +6,9 @@
 in the same process, so the two numbers compare.
 
 - Images: real samples shown to D per second (n_critic × batch per G step), the
-  StyleGAN convention; s/kimg is its inverse per thousand.
+  StyleGAN convention; s/kimg is its inverse per thousand. All rates come from
+  :func:`ganzoo.bench.record.throughput`, the one function that computes them.
+- Peak memory: :class:`ganzoo.bench.memory.TrainingPeakMemory`, as in a bench run.
 - FLOPs per step: counted with :class:`torch.utils.flop_counter.FlopCounterMode` on one
   eager step (matmuls and convolutions, forward and backward, double backward too);
   the state is put back afterwards.
@@ -30,7 +32,10 @@ import torch
 
 from ganzoo import perf as _perf
 from ganzoo import precisions
+from ganzoo.bench.memory import TrainingPeakMemory
+from ganzoo.bench.record import RATES, throughput
 from ganzoo.data.base import TensorData
+from ganzoo.errors import ConfigError
 from ganzoo.variants.base import d_logits
 
 DataLike = Union[str, Sequence[int], TensorData]
@@ -42,9 +47,9 @@ def parse_shape(text: Union[str, Sequence[int]]) -> Tuple[int, ...]:
     try:
         shape = tuple(int(v) for v in (text.lower().split("x") if isinstance(text, str) else text))
     except (TypeError, ValueError):
-        raise ValueError(f"a sample shape is like '1x28x28', '3x64x64' or '2', got {text!r}") from None
+        raise ConfigError(f"a sample shape is like '1x28x28', '3x64x64' or '2', got {text!r}") from None
     if not shape or any(v <= 0 for v in shape):
-        raise ValueError(f"a sample shape needs positive sizes, got {text!r}")
+        raise ConfigError(f"a sample shape needs positive sizes, got {text!r}")
     return shape
 
 
@@ -263,12 +268,15 @@ def measure_throughput(variant, arch: Optional[str] = None, data: DataLike = "1x
     as fit in about ``seconds``) and return its throughput::
 
         {variant, arch, data, shape, batch, precision, perf, perf_used, notices, device,
-         steps, img_per_s, s_per_kimg, ms_per_step, g_steps_per_s, peak_mem_mb,
-         flops_per_img, flops_per_step, peak_tflops, mfu, status, torch,
+         steps, img_per_s, s_per_kimg, g_steps_per_s, ms_per_step, peak_mem_mib,
+         peak_mem_kind, flops_per_img, flops_per_step, peak_tflops, mfu, status, torch,
          (baseline=True) plain_img_per_s, plain_ms_per_step, speedup}
 
-    ``perf`` is the trainer's mode (auto, eager, graph, compile). ``peak_mem_mb``: the most device
-    memory the caching allocator held (CUDA; None elsewhere). ``mfu`` needs ``flops``
+    ``perf`` is the trainer's mode (auto, eager, graph, compile). The rates come from
+    :func:`ganzoo.bench.record.throughput`, as a bench run's do. ``peak_mem_mib`` /
+    ``peak_mem_kind``: peak memory of the warm-up and timed steps, as a bench run measures it
+    (:class:`ganzoo.bench.memory.TrainingPeakMemory`: CUDA's max allocated; on CPU the
+    process's peak resident set). ``mfu`` needs ``flops``
     and ``peak``. ``status`` is "diverged" when a loss became non-finite (the rate is
     still a rate).
     """
@@ -283,7 +291,7 @@ def measure_throughput(variant, arch: Optional[str] = None, data: DataLike = "1x
     step_flops = flops_per_step(trainer) if flops else None
     if dev.type == "cuda":
         torch.cuda.empty_cache()  # blocks cached by earlier work do not count
-        torch.cuda.reset_peak_memory_stats(dev)
+    memory = TrainingPeakMemory(dev)  # from here on: warm-up, calibration, timed steps
 
     def run(n: int) -> None:
         trainer.fit(trainer.step + n)
@@ -294,16 +302,14 @@ def measure_throughput(variant, arch: Optional[str] = None, data: DataLike = "1x
         steps = _calibrate(run, dev, seconds)
     elapsed = _timed(run, steps, dev)
     per_step = trainer.images_per_step
-    img_per_s = steps * per_step / elapsed
+    speed = throughput(steps * per_step, steps, elapsed)
+    peak_mem = memory.result()
     result: Dict[str, Any] = {
         "variant": trainer.variant.name, "arch": trainer.arch, "data": tensors.name,
         "shape": list(tensors.shape), "batch": batch, "n_critic": trainer.variant.n_critic,
         "precision": precision, "perf": mode, "perf_used": trainer.runner.mode,
         "notices": list(trainer.runner.notices), "device": device_name(dev), "steps": steps,
-        "img_per_s": img_per_s, "s_per_kimg": 1000.0 / img_per_s, "ms_per_step": 1e3 * elapsed / steps,
-        "g_steps_per_s": steps / elapsed,
-        "peak_mem_mb": torch.cuda.max_memory_reserved(dev) / 2 ** 20 if dev.type == "cuda" else None,
-        "peak_alloc_mb": torch.cuda.max_memory_allocated(dev) / 2 ** 20 if dev.type == "cuda" else None,
+        **{k: getattr(speed, k) for k in RATES}, **peak_mem,
         "flops_per_step": step_flops, "flops_per_img": step_flops / per_step if step_flops else None,
         "peak_tflops": None, "mfu": None, "status": trainer.history.status, "torch": torch.__version__,
     }
@@ -317,7 +323,8 @@ def measure_throughput(variant, arch: Optional[str] = None, data: DataLike = "1x
         plain.run(warmup)
         plain_steps = _calibrate(plain.run, dev, seconds) if calibrate else steps
         dt = _timed(plain.run, plain_steps, dev)
-        result["plain_img_per_s"] = plain_steps * plain.images_per_step / dt
-        result["plain_ms_per_step"] = 1e3 * dt / plain_steps
-        result["speedup"] = img_per_s / result["plain_img_per_s"]
+        plain_speed = throughput(plain_steps * plain.images_per_step, plain_steps, dt)
+        result["plain_img_per_s"] = plain_speed.img_per_s
+        result["plain_ms_per_step"] = plain_speed.ms_per_step
+        result["speedup"] = speed.img_per_s / plain_speed.img_per_s
     return result

@@ -26,11 +26,13 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
+from ganzoo.errors import GanzooError
+
 EXPERIMENT = "ganzoo"
 LOSS_PREFIX, METRIC_PREFIX = "loss/", "metric/"
 
 
-class TrackerError(ValueError):
+class TrackerError(GanzooError, ValueError):
     """A tracker's library is missing (the CLI: one line, exit 2)."""
 
 

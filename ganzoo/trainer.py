@@ -8,10 +8,7 @@ buffer on the device, read back every ``log_every`` steps, where divergence is c
 from __future__ import annotations
 
 import functools
-import math
-import os
 import random
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -21,72 +18,62 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ganzoo import distributed, faults, nets, optimizers, perf, precisions
+from ganzoo import distributed, nets, optimizers, perf, precisions
+from ganzoo.config import check_fields, check_unknown, names_of, setting
 from ganzoo.data.base import TensorData
 from ganzoo.ema import WeightAverage
+from ganzoo.errors import ConfigError, GanzooError, MissingFileError
+from ganzoo.files import atomic_write
 from ganzoo.registry import VARIANTS
 from ganzoo.variants.base import StepContext, Variant, VariantError
 
 PRECISIONS = precisions.PRECISIONS  # fp32 | tf32 | bf16 | ... (ganzoo.precisions)
-PERF_MODES = perf.PERF_MODES  # auto | eager | graph | compile (see ganzoo.perf)
+PERF_MODES = perf.PERF_MODES  # the perf modes' registry (see ganzoo.perf)
 
 
-class ConfigError(ValueError):
-    """A training setting is out of range; the message says what is valid."""
-
-
-class CheckpointError(ValueError):
+class CheckpointError(GanzooError, ValueError):
     """A checkpoint cannot serve what was asked of it (e.g. resuming from a compact one)."""
 
 
-def g_ema_problem(value: Any) -> Optional[str]:
+def g_ema_rule(value: Any) -> Optional[str]:
     """What is wrong with ``value`` as an EMA decay (``g_ema``), or None (NaN fails too)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        return f"g_ema must be an EMA decay in [0, 1) (0: off; e.g. 0.999), got {value!r}"
+    if not 0.0 <= value < 1.0:
+        return "must be an EMA decay in [0, 1) (0: off; e.g. 0.999)"
     return None
 
 
 @dataclass
 class TrainConfig:
-    """Settings of one training run. ``steps`` counts G steps (each after n_critic D steps)."""
+    """Settings of one training run. ``steps`` counts G steps (each after n_critic D steps).
 
-    steps: int = 1000
-    batch_size: int = 64
-    seed: int = 0
-    z_dim: int = 100
-    device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda", "cuda:1", ...
-    precision: str = "fp32"  # a name in ganzoo.precisions: fp32 | tf32 (CUDA matmuls) | bf16 (autocast)
-    perf: str = "auto"  # how a step runs: auto | eager | graph (CUDA graphs) | compile
-    log_every: int = 100  # host read-back of the history, divergence check
-    checkpoint_every: int = 0  # 0: only when fit() ends (if a checkpoint path is set)
-    eval_every: int = 0  # 0: no evaluation during training
-    g_ema: float = 0.0  # > 0: keep an EMA of G's weights with this decay, sampled and evaluated (ganzoo.ema)
+    Each field declares what it accepts (:mod:`ganzoo.config`); a suite's ``[train]`` table is
+    checked by these same declarations, and its defaults are these (see ganzoo.bench.suite).
+    """
+
+    steps: int = setting(1000, kind=int, minimum=1)
+    batch_size: int = setting(64, kind=int, minimum=1, suite_axis=True)
+    seed: int = setting(0, kind=int, minimum=0)
+    z_dim: int = setting(100, kind=int, minimum=1)
+    device: str = setting("auto", kind=str)  # "auto" (CUDA when present), "cpu", "cuda", "cuda:1", ...
+    # a name in ganzoo.precisions: fp32 | tf32 (CUDA matmuls) | bf16 (autocast) | fp16 (scaled)
+    precision: str = setting("fp32", kind=str, choices=names_of(PRECISIONS), suite_axis=True)
+    # how a step runs, a name in ganzoo.perf's registry: auto | eager | graph (CUDA graphs) | compile
+    perf: str = setting("auto", kind=str, choices=names_of(PERF_MODES), suite_axis=True)
+    # host read-back of the history and the divergence check; the stability measures read the
+    # loss trace at this resolution
+    log_every: int = setting(50, kind=int, minimum=1)
+    checkpoint_every: int = setting(0, kind=int, minimum=0)  # 0: only when fit() ends (if a path is set)
+    eval_every: int = setting(0, kind=int, minimum=0)  # 0: no evaluation during training
+    # > 0: keep an EMA of G's weights with this decay, sampled and evaluated (ganzoo.ema)
+    g_ema: float = setting(0.0, kind=float, rule=g_ema_rule, coerce=True)
     hparams: Dict[str, Any] = field(default_factory=dict)  # overrides of the variant's defaults
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "z_dim", "log_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("checkpoint_every", "eval_every", "seed"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
-        problem = g_ema_problem(self.g_ema)
-        if problem:
-            raise ConfigError(problem)
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS.names())}, got {self.precision!r}")
-        if self.perf not in PERF_MODES:
-            raise ConfigError(f"perf must be one of {', '.join(PERF_MODES)}, got {self.perf!r}")
+        check_fields(self)
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "TrainConfig":
-        valid = {f.name for f in fields(cls)}
-        unknown = set(d) - valid
-        if unknown:
-            raise ConfigError(f"unknown training setting(s) {', '.join(sorted(unknown))}; "
-                              f"valid: {', '.join(sorted(valid))}")
+        check_unknown(d, [f.name for f in fields(cls)], "training settings")
         return cls(**d)
 
 
@@ -164,7 +151,7 @@ class Trainer:
         # Several processes (torchrun): see ganzoo.distributed for what each rank does.
         self.dist = dist
         self.device = pick_device(distributed.device_for(dist, self.config.device) if dist else self.config.device)
-        if dist and self.config.perf in ("graph", "compile"):
+        if dist and not perf.get_mode(self.config.perf).distributed:
             raise ConfigError(f"perf {self.config.perf!r} is not supported with several processes yet; "
                               f"use perf auto or eager (runs eagerly)")
         if dist:  # this rank's shard: samples rank, rank + N, ...
@@ -417,10 +404,14 @@ class Trainer:
         return torch.cat(out)
 
     def summary(self) -> Dict[str, Any]:
+        """What ``ganzoo train`` reports (``summary.json``): settings, outcome and throughput
+        on training time (:func:`ganzoo.bench.record.throughput`; ``img_per_s`` is NaN before
+        any training time)."""
+        from ganzoo.bench.record import throughput
+
         h = self.history
         world = self.dist.world_size if self.dist else 1
-        real_images = h.real_images * world  # every rank's, under several processes
-        img_per_s = real_images / h.train_s if h.train_s > 0 else float("nan")
+        speed = throughput(h.real_images * world, self.step, h.train_s)  # every rank's images
         extra = {}
         if self.dist:
             extra["distributed"] = {
@@ -437,9 +428,9 @@ class Trainer:
             "perf_notices": list(self.runner.notices) if self.runner else [],
             "device": device_name(self.device), "status": h.status,
             "diverged_at": h.diverged_at, "wall_s": h.train_s, "eval_s": h.eval_s,
-            "real_images": real_images, "img_per_s": img_per_s,
-            "s_per_kimg": 1000.0 / img_per_s if img_per_s and math.isfinite(img_per_s) else None,
-            "g_steps_per_s": self.step / h.train_s if h.train_s > 0 else None,
+            "real_images": speed.real_images,
+            "img_per_s": speed.img_per_s if speed.img_per_s is not None else float("nan"),
+            "s_per_kimg": speed.s_per_kimg, "g_steps_per_s": speed.g_steps_per_s,
             "final": {k: v[-1] for k, v in h.values.items() if v},
             "torch": torch.__version__, **extra,
         }
@@ -489,21 +480,13 @@ class Trainer:
         path = Path(path)
         if self.dist and not self.dist.is_main:  # one checkpoint per run: rank 0's
             return path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        os.close(fd)
-        try:
+        def write(tmp: str) -> None:
             try:
                 torch.save(self.state_dict(optimizer=optimizer), tmp)
             except RuntimeError as err:  # torch's writer says "file write failed" for a full disk
                 raise OSError(f"cannot write checkpoint {path}: {err}") from err
-            if faults.armed("checkpoint-write"):
-                faults.truncate_then_die(tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return path
+
+        return atomic_write(path, write, fault_point="checkpoint-write")
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         """Load a full checkpoint (training resumes exactly) or a compact one (nets only:
@@ -614,7 +597,7 @@ def read_checkpoint(path) -> Dict[str, Any]:
     (missing, not a torch file, truncated, or a torch file that is not a ganzoo checkpoint)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
+        raise MissingFileError(f"no checkpoint at {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # pickle, zip and EOF errors all mean: not a readable checkpoint

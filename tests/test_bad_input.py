@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from ganzoo.bench.suite import SuiteError, parse_suite
-from ganzoo.cli import main, parse_hparams
+from ganzoo.cli import main
+from ganzoo.commands.train import parse_hparams
 from ganzoo.data import DataError
 from ganzoo.registry import VARIANTS
 from ganzoo.trainer import ConfigError, Trainer
@@ -51,17 +52,17 @@ BAD = [  # (argv, what the message must say); {d} is the files fixture's folder
     (["train", "nsgan", "--dataset", "ring8", "--hp", "lr=1"], "unknown hyperparameter 'lr'"),
     (["train", "nsgan", "--dataset", "ring8", "--hp", "lr_d"], "--hp takes KEY=VALUE"),
     (["train", "nsgan", "--dataset", "ring8", "--hp", "lr_d=fast"], "'lr_d' must be a number"),
-    (["train", "nsgan", "--dataset", "ring8", "--hp", "lr_d=-1"], "lr_d must be a learning rate > 0"),
+    (["train", "nsgan", "--dataset", "ring8", "--hp", "lr_d=-1"], "'lr_d' must be a learning rate > 0"),
     (["train", "nsgan", "--dataset", "ring8", "--hp", "lr_d=NaN"], "'lr_d' must be a finite number"),
     (["train", "nsgan", "--dataset", "ring8", "--hp", "betas=[0.5]"], "'betas' must be a list of 2"),
-    (["train", "wgan", "--dataset", "ring8", "--hp", "n_critic=0"], "n_critic must be >= 1"),
+    (["train", "wgan", "--dataset", "ring8", "--hp", "n_critic=0"], "'n_critic' must be an integer >= 1"),
     (["train", "nsgan", "--dataset", "ring8", "--hp", "optimizer=[0.5, 0.9]"], "unknown optimizer [0.5, 0.9]"),
     (["train", "nsgan", "--dataset", "ring8", "--hp", "optimizer=lbfgs"], "unknown optimizer 'lbfgs'; valid optimizers: adam, adamw"),
     (["train", "nsgan", "--dataset", "ring8", "--batch-size", "100000"], "batch_size 100000 is larger than dataset"),
     (["train", "nsgan", "--dataset", "ring8", "--precision", "fp8"], "precision must be one of bf16, fp16, fp32, tf32"),
     (["train", "nsgan", "--dataset", "ring8", "--g-ema", "1"], "g_ema must be an EMA decay in [0, 1)"),
     (["train", "nsgan", "--dataset", "ring8", "--g-ema", "nan"], "g_ema must be an EMA decay in [0, 1)"),
-    (["train", "began", "--dataset", "ring8", "--hp", "h_dim=0"], "h_dim must be >= 1"),
+    (["train", "began", "--dataset", "ring8", "--hp", "h_dim=0"], "'h_dim' must be an integer >= 1"),
     (["train", "nsgan", "--dataset", "ring8", "--device", "cuda"], "CUDA is not available here"),
     (["train", "nsgan", "--dataset", "ring8", "--device", "tpu"], "device"),
     (["train", "nsgan", "--dataset", "digits", "--arch", "resnet"], "builds nets for square images"),
@@ -107,6 +108,38 @@ def test_debug_shows_the_traceback_of_a_user_error(capsys, tmp_path):
     assert code == 2 and "Traceback" in err and "unknown hyperparameter 'lr'" in err
     code, _, err = run(capsys, "train", "nsgan", "--dataset", "ring9", "--debug", "--out", str(tmp_path))
     assert code == 2 and "Traceback" in err and "unknown dataset 'ring9'" in err
+
+
+def test_a_bug_is_not_mistaken_for_a_user_error(monkeypatch):
+    """Only a GanzooError is answered in one line: a ValueError from inside ganzoo (a bug, not
+    the user's input) escapes with its traceback, where it used to be printed as a user error."""
+    from ganzoo import commands
+
+    def broken(args):
+        raise ValueError("an internal inconsistency")
+
+    monkeypatch.setitem(commands.COMMANDS, "list", (commands.COMMANDS["list"][0], broken))
+    with pytest.raises(ValueError, match="an internal inconsistency"):
+        main(["list"])
+
+
+def test_every_user_error_class_is_a_ganzoo_error():
+    """The errors the CLI used to catch by builtin type now share one base."""
+    from ganzoo.bench.lock import FolderBusyError, StoreWriteError
+    from ganzoo.bench.references import ReferenceError
+    from ganzoo.bench.suite import SuiteError
+    from ganzoo.data.base import DataError
+    from ganzoo.errors import GanzooError
+    from ganzoo.metrics.quality import InceptionWeightsMissing
+    from ganzoo.perf import PerfError
+    from ganzoo.registry import UnknownNameError
+    from ganzoo.trackers import TrackerError
+    from ganzoo.trainer import CheckpointError, ConfigError
+    from ganzoo.variants.base import HyperparameterError
+
+    for cls in (FolderBusyError, StoreWriteError, ReferenceError, SuiteError, DataError, InceptionWeightsMissing,
+                PerfError, UnknownNameError, TrackerError, CheckpointError, ConfigError, HyperparameterError):
+        assert issubclass(cls, GanzooError), cls
 
 
 @pytest.mark.parametrize("steps", ["0", "-3", "many"])

@@ -218,3 +218,77 @@ def test_per_dataset_settings_get_their_own_rows_and_the_suite_note_is_shown(tmp
     digits = md.split("## digits", 1)[1].split("\n## ", 1)[0]
     assert "> Digits run longer so that variants separate." in digits
     assert "Digits run longer" not in md.split("## digits", 1)[0]
+
+
+def headings(md: str):
+    return [line for line in md.splitlines() if line.startswith("#")]
+
+
+def test_failed_diverged_skipped_and_unrun_runs_are_reported(tmp_path):
+    """Every section of a report whose bench call left things out, in order, with what it names."""
+    store = RunStore(tmp_path)
+    runs = [record("digits", "a", 0, fid=10.0), record("digits", "a", 1, fid=11.0),
+            record("digits", "a", 2, status="failed"), record("digits", "b", 0, status="diverged"),
+            record("digits", "b", 1, fid=12.0)]
+    runs[2]["error"] = "RuntimeError: out of cheese\nTraceback (most recent call last): ..."
+    for rec in runs:
+        store.append(rec)
+    planned = {r["run_id"]: f"{r['variant']} seed {r['seed']}" for r in runs} | {"gone": "c · digits · seed 0"}
+    store.log_invocation({"event": "start", "datasets": ["digits"], "planned": planned,
+                          "skipped": ["dataset mnist skipped (optional, data not found): /nowhere/mnist"],
+                          "suite": {"name": "left-out", "description": "A suite with gaps.",
+                                    "profile": "tiny, for a test."}})
+    md = write_report(tmp_path, figures=False).read_text()
+    assert headings(md) == [
+        "# ganzoo benchmark: `left-out`", "## Headline", "## digits", "### Quality (final evaluation)",
+        "### Stability", "### Throughput and time-to-quality", "## Diverged and failed runs", "## Protocol",
+        "## Environment", "## Files",
+    ]
+    assert "A suite with gaps.\n\n> **Profile.** tiny, for a test.\n" in md
+    assert "5 runs: 3 ok, 1 diverged, 1 failed; 2 variants × 1 datasets × 3 seeds." in md
+    gaps = md.split("**Not in this report:**", 1)[1].split("\n## ", 1)[0]
+    assert "- dataset mnist skipped (optional, data not found): /nowhere/mnist" in gaps
+    assert "- **1 planned run(s) did not run** (time budget or interruption): c · digits · seed 0" in gaps
+    header, rows = table_rows(md, "## Diverged and failed runs")
+    assert header == ["dataset", "variant", "seed", "status", "at step", "why"]
+    assert sorted(rows) == [["digits", "a", "2", "failed", "—", "RuntimeError: out of cheese"],
+                            ["digits", "b", "0", "diverged", "15", "non-finite loss"]]
+    assert md.endswith("`samples/`: the samples they show.\n")
+
+
+def test_a_report_of_clean_runs_says_none_diverged(tmp_path):
+    write_store(tmp_path, [10.0, 11.0])
+    md = write_report(tmp_path, figures=False).read_text()
+    problems = md.split("## Diverged and failed runs", 1)[1].split("\n## ", 1)[0]
+    assert problems.strip() == "None: every run finished without diverging."
+    assert "**Not in this report:**" not in md
+
+
+def test_a_report_without_quality_headlines_throughput(tmp_path):
+    store = RunStore(tmp_path)
+    for v, ips in (("a", 500.0), ("b", 2000.0)):
+        store.append(record("ring8", v, 0, metric=None, img_per_s=ips))
+    md = write_report(tmp_path, figures=False).read_text()
+    assert headings(md) == ["# ganzoo benchmark: `hand`", "## Headline: real images per second", "## ring8",
+                            "### Throughput", "## Diverged and failed runs", "## Protocol", "## Environment",
+                            "## Files"]
+    header, rows = table_rows(md, "## Headline: real images per second")
+    assert header == ["variant", "ring8"] and rows[1][1].startswith("**2,000")
+    assert "No quality was measured in this suite." in md and "time-to-quality" not in md
+
+
+def test_the_template_refuses_data_that_lacks_a_value(tmp_path):
+    """StrictUndefined: a value the template names but the data lacks fails, not renders empty."""
+    import jinja2
+
+    from ganzoo.bench import report
+
+    write_store(tmp_path, [10.0, 11.0])
+    store = RunStore(tmp_path)
+    records = store.latest()
+    df = report.runs_frame(records, report.thresholds_from(store, records))
+    data = report.report_data(tmp_path, store, records, df, report.summarize(df), {})
+    assert "## Protocol" in report.report_template().render(data)
+    del data["protocol"]
+    with pytest.raises(jinja2.UndefinedError, match="protocol"):
+        report.report_template().render(data)

@@ -67,9 +67,11 @@ def test_a_resumed_run_keeps_its_average_exactly(digits, tmp_path):
         Trainer("nsgan", digits, arch="mlp-small", config=config()).load_state_dict(plain.state_dict())
 
 
-@pytest.mark.parametrize("bad", [1.0, -0.1, float("nan"), True, "0.9"])
-def test_a_decay_outside_0_1_is_refused(bad):
-    with pytest.raises(ConfigError, match=r"g_ema must be an EMA decay in \[0, 1\)"):
+@pytest.mark.parametrize("bad, message", [(1.0, r"an EMA decay in \[0, 1\)"), (-0.1, r"an EMA decay in \[0, 1\)"),
+                                          (float("nan"), r"an EMA decay in \[0, 1\)"), (True, "a number"),
+                                          ("0.9", "a number")])
+def test_a_decay_outside_0_1_is_refused(bad, message):
+    with pytest.raises(ConfigError, match=f"g_ema must be {message}"):
         TrainConfig(g_ema=bad)
 
 

@@ -66,7 +66,7 @@ def test_a_packed_discriminator_receives_m_samples_per_decision(dataset, pack):
 
 
 def test_pack_must_be_positive():
-    with pytest.raises(ValueError, match="pack must be >= 1"):
+    with pytest.raises(ValueError, match="'pack' must be an integer >= 1"):
         VARIANTS.get("pacgan")(pack=0)
 
 
@@ -101,7 +101,7 @@ def test_unrolled_with_no_steps_is_the_minimax_gradient_and_with_k_steps_is_not(
 
 def test_unrolled_counts_the_real_batches_its_unrolled_steps_see():
     assert VARIANTS.get("unrolled")(unroll_steps=5).real_images_per_step(64) == (1 + 5 + 1) * 64
-    with pytest.raises(ValueError, match="unroll_steps must be >= 0"):
+    with pytest.raises(ValueError, match="'unroll_steps' must be an integer >= 0"):
         VARIANTS.get("unrolled")(unroll_steps=-1)
 
 

@@ -46,7 +46,7 @@ def emulated(trainer, mode="graph", modes=None):
 
 # ---- settings ---------------------------------------------------------------------
 def test_unknown_perf_mode_names_the_valid_ones():
-    with pytest.raises(ConfigError, match="perf must be one of auto, eager, graph, compile"):
+    with pytest.raises(ConfigError, match="perf must be one of auto, compile, eager, graph"):
         TrainConfig(perf="turbo")
 
 

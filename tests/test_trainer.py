@@ -88,9 +88,9 @@ def test_divergence_is_a_result_with_its_step(ring8, tiny_config):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(steps=0), "steps must be a positive integer"),
-    (dict(steps=-5), "steps must be a positive integer"),
-    (dict(batch_size=0), "batch_size must be a positive integer"),
+    (dict(steps=0), "steps must be an integer >= 1"),
+    (dict(steps=-5), "steps must be an integer >= 1"),
+    (dict(batch_size=0), "batch_size must be an integer >= 1"),
     (dict(precision="fp8"), "precision must be one of"),
 ])
 def test_bad_settings_are_clear_errors(kwargs, message):
@@ -108,7 +108,7 @@ def test_unknown_variant_and_hyperparameter_are_clear_errors(ring8):
     with pytest.raises(HyperparameterError, match="'n_critic' must be a whole number, got 2.5"):
         Trainer("nsgan", ring8, config=TrainConfig(hparams={"n_critic": 2.5}))
     assert Trainer("nsgan", ring8, config=TrainConfig(hparams={"n_critic": 2.0})).variant.n_critic == 2
-    with pytest.raises(ConfigError, match="unknown training setting"):
+    with pytest.raises(ConfigError, match="training settings: unknown key"):
         TrainConfig.from_dict({"stpes": 3})
 
 

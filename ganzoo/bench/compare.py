@@ -28,8 +28,10 @@ from ganzoo.bench.frame import (
     runs_frame,
     thresholds_from,
 )
+from ganzoo.bench.record import RunRecord
 from ganzoo.bench.report import fmt_num
 from ganzoo.bench.store import RunStore
+from ganzoo.errors import ConfigError, MissingFileError
 
 TESTS = ("mannwhitney", "bootstrap")
 
@@ -38,7 +40,7 @@ def load_runs(directory) -> pd.DataFrame:
     store = RunStore(directory)
     records = store.latest()
     if not records:
-        raise FileNotFoundError(f"no finished runs in {store.path}")
+        raise MissingFileError(f"no finished runs in {store.path}")
     return runs_frame(records, thresholds_from(store, records))
 
 
@@ -78,7 +80,7 @@ def compare_frames(a: pd.DataFrame, b: pd.DataFrame, test: str = "mannwhitney",
                    measures: Optional[List[str]] = None) -> pd.DataFrame:
     """Long table: one row per matched configuration × measure."""
     if test not in TESTS:
-        raise ValueError(f"unknown test {test!r}; valid: {', '.join(TESTS)}")
+        raise ConfigError(f"unknown test {test!r}; valid: {', '.join(TESTS)}")
     keys = [*CONFIG_KEYS, "g_ema"]  # an EMA of G is another configuration (the runs frame's column)
     rows: List[Dict[str, Any]] = []
     b_groups = {k: g for k, g in b.groupby(keys, sort=False)}
@@ -153,12 +155,11 @@ def settings_differences(dir_a, dir_b, limit: int = 12) -> List[str]:
     """What else differs between matched runs of A and B (steps, sample counts, versions, ...)."""
     def settings(directory):
         out: Dict[tuple, Dict[str, set]] = {}
-        for rec in RunStore(directory).latest():
-            key = tuple(rec.get(k) for k in CONFIG_KEYS)
-            spec = rec.get("spec") or {}
+        for rec in map(RunRecord.from_dict, RunStore(directory).latest()):
+            key = tuple(getattr(rec, k) for k in CONFIG_KEYS)
             for name in SETTINGS:
-                out.setdefault(key, {}).setdefault(name, set()).add(repr(spec.get(name)))
-            out[key].setdefault("git_commit", set()).add(repr((rec.get("env") or {}).get("git_commit")))
+                out.setdefault(key, {}).setdefault(name, set()).add(repr(rec.setting(name)))
+            out[key].setdefault("git_commit", set()).add(repr(rec.part("env").git_commit))
         return out
 
     a, b = settings(dir_a), settings(dir_b)

@@ -18,9 +18,11 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from ganzoo.bench.executor import Executor, LocalExecutor
 from ganzoo.bench.lock import exclusive, unwritable
+from ganzoo.bench.record import RunRecord
 from ganzoo.bench.runner import environment, now
 from ganzoo.bench.store import RunStore
 from ganzoo.bench.suite import Plan, RunSpec, expand, load_suite
+from ganzoo.errors import ConfigError
 
 
 @dataclass
@@ -123,7 +125,7 @@ def _bench(suite, out, t0, *, seeds, steps, variants, datasets, max_minutes, wor
                                num_cpus=suite.ray.get("num_cpus", max(1, n_threads)),
                                num_gpus=suite.ray.get("num_gpus"), run_timeout_s=60 * suite.run_timeout_minutes)
     elif executor is None and executor_kind != "local":
-        raise ValueError(f"unknown executor {executor_kind!r}; valid: local, ray")
+        raise ConfigError(f"unknown executor {executor_kind!r}; valid: local, ray")
     executor = executor or LocalExecutor(workers=n_workers, threads=n_threads,
                                          run_timeout_s=60 * suite.run_timeout_minutes)
     env = environment(workers=executor.workers, threads_per_worker=n_threads)
@@ -181,10 +183,11 @@ def _bench(suite, out, t0, *, seeds, steps, variants, datasets, max_minutes, wor
                 trackers.log_stored(store, record)
             running.pop(spec.run_id, None)
             result.ran += 1
-            status = record.get("status", "?")
+            stored = RunRecord.from_dict(record)
+            status = stored.status or "?"
             result.statuses[status] = result.statuses.get(status, 0) + 1
-            eta.add(spec, (record.get("timing") or {}).get("wall_s"))
-            line = _done_line(spec, record)
+            eta.add(spec, stored.part("timing").wall_s)
+            line = _done_line(spec, stored)
             if bar is not None:
                 bar.update(1)
                 bar.write(line)
@@ -263,18 +266,16 @@ def _postfix(bar, running, eta: Eta, remaining) -> None:
     bar.set_postfix_str(" | ".join(parts), refresh=True)
 
 
-def _done_line(spec: RunSpec, record: Dict[str, Any]) -> str:
-    status = record.get("status")
-    wall = (record.get("timing") or {}).get("wall_s")
-    st = record.get("stability") or {}
+def _done_line(spec: RunSpec, record: RunRecord) -> str:
+    status, wall, st = record.status, record.part("timing").wall_s, record.part("stability")
     if status == "failed":
-        what = (record.get("error") or "").splitlines()[0][:160]
+        what = (record.error_line or "")[:160]
     elif status == "diverged":
-        what = f"{st.get('divergence')} at step {st.get('diverged_at')}"
+        what = f"{st.divergence} at step {st.diverged_at}"
     else:
         metric = spec.metric
-        val = (record.get("final") or {}).get(metric) if metric else None
+        val = (record.final or {}).get(metric) if metric else None
         what = f"{metric}={val:.4g}" if isinstance(val, (int, float)) else ""
-        ips = (record.get("throughput") or {}).get("img_per_s")
+        ips = record.part("throughput").img_per_s
         what += f" {ips:,.0f} img/s" if ips else ""
     return f"  {status:8s} {spec.label}: {what} ({_fmt_s(wall)})"

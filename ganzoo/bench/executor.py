@@ -31,6 +31,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Tuple
 
 from ganzoo.bench.suite import RunSpec
+from ganzoo.errors import ConfigError
 
 MAX_DEATHS = 2  # a run in flight when a worker dies is retried once, then recorded failed
 START_GRACE_S = 120.0  # a worker's start-up (spawn, imports), when its start signal never came
@@ -110,7 +111,7 @@ class LocalExecutor(Executor):
 
     def __init__(self, workers: int = 1, threads: int = 0, run_timeout_s: float = 0.0):
         if workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
+            raise ConfigError(f"workers must be >= 1, got {workers}")
         self.workers = workers
         self.threads = threads
         self.run_timeout_s = run_timeout_s
@@ -250,21 +251,22 @@ def _drain(events, emit) -> None:
         emit(*ev)
 
 
-def failed_record(spec: RunSpec, env: Dict[str, Any], error: str, **extra: Any) -> Dict[str, Any]:
+def failed_record(spec: RunSpec, env: Dict[str, Any], error: str, wall_s: Optional[float] = None,
+                  **extra: Any) -> Dict[str, Any]:
     """The record of a run that ended without a record of its own (timeout, dead worker)."""
+    from ganzoo.bench.record import Timing
     from ganzoo.bench.runner import base_record, now
 
     rec = base_record(spec, env)
-    rec.update(status="failed", timing={"finished": now()}, error=error, traceback=None, **extra)
-    return rec
+    rec.timing = Timing(finished=now(), wall_s=wall_s)
+    rec.fail(error, None, **extra)
+    return rec.to_dict()
 
 
 def _timed_out(spec: RunSpec, env: Dict[str, Any], limit_s: float) -> Dict[str, Any]:
-    rec = failed_record(spec, env, f"timeout: the run was still going after run_timeout_minutes = "
-                                   f"{limit_s / 60:g} and was stopped (its worker process killed); the "
-                                   f"suite went on", failure="timeout")
-    rec["timing"]["wall_s"] = limit_s
-    return rec
+    return failed_record(spec, env, f"timeout: the run was still going after run_timeout_minutes = "
+                                    f"{limit_s / 60:g} and was stopped (its worker process killed); the "
+                                    f"suite went on", wall_s=limit_s, failure="timeout")
 
 
 def _died(spec: RunSpec, env: Dict[str, Any], err: Optional[BaseException]) -> Dict[str, Any]:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ganzoo.bench.frame import OK, config_label, quality_metrics
+from ganzoo.bench.record import RunRecord
 from ganzoo.bench.stability import lower_is_better
 from ganzoo.bench.store import RunStore
 
@@ -50,7 +51,7 @@ def _save(fig, path: Path, dpi: int = DPI) -> None:
 def draw_all(directory: Path, store: RunStore, df: pd.DataFrame, summary: pd.DataFrame) -> Dict[str, Dict[str, str]]:
     """Draw every figure; returns dataset -> {kind: relative path} ('_all' for cross-dataset ones)."""
     out: Dict[str, Dict[str, str]] = {}
-    records = {r["run_id"]: r for r in store.latest()}
+    records = {r.run_id: r for r in map(RunRecord.from_dict, store.latest())}
     df = df.assign(config=config_label(df))
     for dataset in df.dataset.unique():
         sub = df[df.dataset == dataset]
@@ -86,7 +87,7 @@ def curve_figure(directory, dataset, sub, records, metric, order, colors):
         by_step: Dict[int, List[tuple]] = {}
         seeds = 0
         for rid in sub[sub.config == config].run_id:
-            pts = [(p.get("step"), p.get("train_s"), p.get(metric)) for p in records[rid].get("curve") or []]
+            pts = [(p.get("step"), p.get("train_s"), p.get(metric)) for p in records[rid].curve or []]
             pts = [p for p in pts if None not in p and math.isfinite(p[2])]
             seeds += bool(pts)
             for step, t, v in pts:
@@ -198,7 +199,7 @@ def losses_figure(directory, dataset, sub, records, order, colors):
         for ax, key in zip(axes, ("d_loss", "g_loss")):
             traces = []
             for rid in sub[sub.config == config].run_id:
-                lt = records[rid].get("losses") or {}
+                lt = records[rid].losses or {}
                 if key in lt and lt.get("step"):
                     traces.append((np.asarray(lt["step"], float),
                                    np.asarray([np.nan if v is None else v for v in lt[key]], float)))

@@ -11,8 +11,6 @@ value) counts as the worst final value seen on that dataset.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -21,8 +19,10 @@ import numpy as np
 import pandas as pd
 
 from ganzoo.bench import stats
+from ganzoo.bench.record import as_record
 from ganzoo.bench.stability import lower_is_better, time_to_quality
 from ganzoo.bench.store import RunStore
+from ganzoo.files import json_hash
 
 CONFIG_KEYS = ["dataset", "variant", "arch", "batch_size", "precision", "perf"]
 OK = "ok"
@@ -60,13 +60,12 @@ def quality_measure(metric: str) -> Measure:
 
 
 # ---- the runs frame --------------------------------------------------------------------
-def thresholds_from(store: RunStore, records: Sequence[Dict[str, Any]]) -> Dict[str, Tuple[str, Optional[float]]]:
+def thresholds_from(store: RunStore, records: Sequence[Any]) -> Dict[str, Tuple[str, Optional[float]]]:
     """dataset -> (metric, threshold): the latest bench call's suite, else the records' specs."""
     out: Dict[str, Tuple[str, Optional[float]]] = {}
-    for rec in records:
-        spec = rec.get("spec", {})
-        if spec.get("metric"):
-            out[rec["dataset"]] = (spec["metric"], spec.get("threshold"))
+    for rec in map(as_record, records):
+        if rec.setting("metric"):
+            out[rec.dataset] = (rec.setting("metric"), rec.setting("threshold"))
     for inv in store.invocations():
         for d, mt in (inv.get("thresholds") or {}).items():
             if mt and mt[0]:
@@ -74,47 +73,47 @@ def thresholds_from(store: RunStore, records: Sequence[Dict[str, Any]]) -> Dict[
     return out
 
 
-def runs_frame(records: Sequence[Dict[str, Any]],
+STABILITY_COLUMNS = ("best", "final", "fall_back", "osc_d_loss", "osc_g_loss", "grad_norm_d_median",
+                     "grad_norm_g_median", "grad_norm_d_max", "grad_norm_g_max")
+THROUGHPUT_COLUMNS = ("img_per_s", "s_per_kimg", "g_steps_per_s", "ms_per_step", "mfu", "peak_mem_mib")
+
+
+def runs_frame(records: Sequence[Any],
                thresholds: Optional[Dict[str, Tuple[str, Optional[float]]]] = None) -> pd.DataFrame:
-    """One row per run: identity, status, final metrics (``q.<name>``), stability, throughput."""
+    """One row per run (stored lines or :class:`RunRecord` s): identity, status, final metrics
+    (``q.<name>``), stability, throughput."""
     thresholds = thresholds or {}
     rows = []
-    for rec in records:
-        st = rec.get("stability") or {}
-        tp = rec.get("throughput") or {}
-        tm = rec.get("timing") or {}
-        metric, thr = thresholds.get(rec.get("dataset"), ((rec.get("spec") or {}).get("metric"), None))
-        row: Dict[str, Any] = {k: rec.get(k) for k in ["run_id", "suite", *CONFIG_KEYS, "seed", "status"]}
-        row["setup"] = setup_id(rec.get("spec") or {})
-        row.update(metric=metric, divergence=st.get("divergence"), diverged_at=st.get("diverged_at"),
-                   error=(rec.get("error") or "").splitlines()[0] if rec.get("error") else None,
-                   steps=(rec.get("spec") or {}).get("steps"), steps_done=rec.get("steps_done"),
-                   g_ema=(rec.get("spec") or {}).get("g_ema", 0.0))
-        for k, v in (rec.get("final") or {}).items():
+    for rec in map(as_record, records):
+        st, tp, tm = rec.part("stability"), rec.part("throughput"), rec.part("timing")
+        metric, thr = thresholds.get(rec.dataset, (rec.setting("metric"), None))
+        row: Dict[str, Any] = {k: getattr(rec, k) for k in ["run_id", "suite", *CONFIG_KEYS, "seed", "status"]}
+        row["setup"] = setup_id(rec.spec or {})
+        row.update(metric=metric, divergence=st.divergence, diverged_at=st.diverged_at, error=rec.error_line,
+                   steps=rec.setting("steps"), steps_done=rec.steps_done, g_ema=rec.setting("g_ema", 0.0))
+        for k, v in (rec.final or {}).items():
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 row[f"q.{k}"] = float(v)
-        if rec.get("status") != OK:  # a diverged run has no trustworthy final quality
+        if rec.status != OK:  # a diverged run has no trustworthy final quality
             for k in [k for k in row if k.startswith("q.")]:
                 row[k] = math.nan
-        for k in ("best", "final", "fall_back", "osc_d_loss", "osc_g_loss", "grad_norm_d_median",
-                  "grad_norm_g_median", "grad_norm_d_max", "grad_norm_g_max"):
-            row[k] = st.get(k)
-        ttq, _ = time_to_quality(rec.get("curve") or [], metric, thr) if metric else (None, None)
+        for k in STABILITY_COLUMNS:
+            row[k] = getattr(st, k)
+        ttq, _ = time_to_quality(rec.curve or [], metric, thr) if metric else (None, None)
         row.update(threshold=thr, ttq_s=ttq,
-                   reached=None if thr is None else (ttq is not None and rec.get("status") != "failed"))
-        for k in ("img_per_s", "s_per_kimg", "g_steps_per_s", "ms_per_step", "mfu", "peak_mem_mib"):
-            row[k] = tp.get(k)
-        row["peak_mem_kind"] = tp.get("peak_mem_kind")
-        row.update(train_s=tm.get("train_s"), eval_s=tm.get("eval_s"), wall_s=tm.get("wall_s"),
-                   started=tm.get("started"), finished=tm.get("finished"))
+                   reached=None if thr is None else (ttq is not None and rec.status != "failed"))
+        for k in THROUGHPUT_COLUMNS:
+            row[k] = getattr(tp, k)
+        row["peak_mem_kind"] = tp.peak_mem_kind
+        row.update(train_s=tm.train_s, eval_s=tm.eval_s, wall_s=tm.wall_s, started=tm.started,
+                   finished=tm.finished)
         rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:
         return df
     num = [c for c in df.columns if c.startswith("q.")] + [
-        "best", "final", "fall_back", "osc_d_loss", "osc_g_loss", "grad_norm_d_median",
-        "grad_norm_g_median", "grad_norm_d_max", "grad_norm_g_max", "ttq_s", "img_per_s",
-        "s_per_kimg", "g_steps_per_s", "peak_mem_mib", "train_s", "eval_s", "wall_s"]
+        *STABILITY_COLUMNS, "ttq_s", "img_per_s", "s_per_kimg", "g_steps_per_s", "peak_mem_mib",
+        "train_s", "eval_s", "wall_s"]
     for c in num:
         df[c] = pd.to_numeric(df[c], errors="coerce")
     return df.sort_values(["dataset", "variant", "seed"], kind="stable").reset_index(drop=True)
@@ -137,9 +136,7 @@ def setup_id(spec: Dict[str, Any]) -> str:
     sample counts, ...): runs pool as seeds of one configuration only when these agree."""
     from ganzoo.bench.suite import hashed_fields
 
-    blob = json.dumps({k: v for k, v in hashed_fields(spec).items() if k != "seed"},
-                      sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:6]
+    return json_hash({k: v for k, v in hashed_fields(spec).items() if k != "seed"})[:6]
 
 
 # ---- the summary -----------------------------------------------------------------------

@@ -20,14 +20,16 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from ganzoo.errors import GanzooError
+
 LOCK = "bench.lock"
 
 
-class FolderBusyError(RuntimeError):
+class FolderBusyError(GanzooError, RuntimeError):
     """Another live ``ganzoo bench`` holds the results folder; the message names it."""
 
 
-class StoreWriteError(OSError):
+class StoreWriteError(GanzooError, OSError):
     """The results folder cannot be written (read-only, full, no permission)."""
 
 

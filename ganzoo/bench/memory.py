@@ -1,9 +1,12 @@
-"""Peak memory of training alone, evaluation excluded.
+"""Peak memory of training alone, evaluation excluded: ganzoo's one meaning of "peak memory".
 
+A bench run's record (``throughput.peak_mem_mib``, with ``peak_mem_kind`` saying which of
+the measures below it is) and :func:`ganzoo.throughput.measure_throughput` both report it.
 The device's high-water mark is read before each evaluation and reset after it, so
 whatever evaluation allocates (feature nets, thousands of samples) never counts.
 
-- CUDA: ``torch.cuda.max_memory_allocated``, reset with ``reset_peak_memory_stats``.
+- CUDA: ``torch.cuda.max_memory_allocated``, the most memory tensors held at once (not
+  what the caching allocator reserved beyond that), reset with ``reset_peak_memory_stats``.
 - CPU on Linux: the process's peak resident set (``VmHWM`` in ``/proc/self/status``),
   reset by writing ``5`` to ``/proc/self/clear_refs`` (proc(5)). This is the whole
   worker's resident memory, libraries and earlier runs' cached blocks included, so it

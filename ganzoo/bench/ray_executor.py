@@ -32,11 +32,12 @@ from typing import Any, Dict, Optional
 
 from ganzoo.bench.executor import START_GRACE_S, Executor, _set_threads, _timed_out, failed_record
 from ganzoo.bench.suite import RunSpec
+from ganzoo.errors import ConfigError, GanzooError
 
 TASK_RETRIES = 1  # as the local pool: a run whose worker died is tried once more
 
 
-class RayUnavailable(ValueError):
+class RayUnavailable(GanzooError, ValueError):
     """Ray is not installed (the CLI: one line, exit 2)."""
 
 
@@ -67,7 +68,7 @@ class RayExecutor(Executor):
     def __init__(self, address: Optional[str] = None, workers: int = 1, num_cpus: float = 1,
                  num_gpus: Optional[float] = None, run_timeout_s: float = 0.0):
         if workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
+            raise ConfigError(f"workers must be >= 1, got {workers}")
         self.ray = import_ray()
         self.address, self.workers = address, workers
         self.num_cpus, self.num_gpus = max(1.0, float(num_cpus)), num_gpus
@@ -100,7 +101,7 @@ class RayExecutor(Executor):
             fits.append(int(have.get("GPU", 0) // gpus))
         slots = min([self.workers, *fits])
         if slots < 1:
-            raise ValueError(f"the Ray cluster has {have.get('CPU', 0):g} CPUs and {have.get('GPU', 0):g} "
+            raise ConfigError(f"the Ray cluster has {have.get('CPU', 0):g} CPUs and {have.get('GPU', 0):g} "
                              f"GPUs; one run asks for {self.num_cpus:g} CPUs and {gpus:g} GPUs (the suite's "
                              f"[ray] num_cpus / num_gpus)")
         return slots

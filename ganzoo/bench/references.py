@@ -21,13 +21,14 @@ from typing import Any, Dict, List, Optional
 import tomllib
 
 from ganzoo.bench.suite import SUITE_DIR
+from ganzoo.errors import ConfigError
 
 REFERENCES_FILE = SUITE_DIR / "references.toml"
 SPREAD_KINDS = ("se", "unstated", "none")
 SE_WIDTH = 2.0  # published standard errors added on each side of our CI
 
 
-class ReferenceError(ValueError):
+class ReferenceError(ConfigError):
     """The references file is invalid; the message names the entry and the fix."""
 
 

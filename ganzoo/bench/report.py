@@ -4,6 +4,10 @@ Writes into DIR: ``runs.csv`` (one row per run), ``summary.csv`` (one row per da
 variant configuration: mean, std, 95 % bootstrap CI and count of every measure over
 seeds, the rank, runs ok, success rate), ``figures/*.png`` and ``REPORT.md``.
 
+REPORT.md is data and a template: this module computes the values and the tables
+(pandas ``to_markdown``) in :func:`report_data`; ``templates/report.md.j2`` (Jinja2) holds
+the prose and the layout. The run frame and the summary come from :mod:`ganzoo.bench.frame`.
+
 Ranking: within a dataset, variants are ranked by the mean final value of the
 dataset's quality metric over seeds, where a seed that diverged or failed (no final
 value) counts as the worst final value seen on that dataset: a variant that fails
@@ -12,11 +16,13 @@ of each column.
 """
 from __future__ import annotations
 
+import functools
 import math
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+import jinja2
 import numpy as np
 import pandas as pd
 
@@ -34,8 +40,14 @@ from ganzoo.bench.frame import (  # noqa: F401  (re-exported: the report's frame
     summarize,
     thresholds_from,
 )
+from ganzoo.bench.record import RunRecord, as_record
 from ganzoo.bench.stability import lower_is_better
 from ganzoo.bench.store import RunStore
+from ganzoo.errors import MissingFileError
+
+TEMPLATES = Path(__file__).with_name("templates")
+ENVIRONMENT_KEYS = ["device", "cpu", "gpu", "cuda", "torch", "torch_fidelity", "ganzoo", "git_commit",
+                    "python", "platform", "workers", "threads_per_worker"]
 
 
 # ---- formatting --------------------------------------------------------------------
@@ -107,14 +119,18 @@ def success(row) -> str:
     return "—" if not np.isfinite(r) else f"{r:.0%}"
 
 
+def _markdown(table: pd.DataFrame) -> str:
+    return table.to_markdown(index=False)
+
+
 # ---- the report ----------------------------------------------------------------------------
 def write_report(directory, figures: bool = True) -> Path:
     """Read DIR/runs.jsonl and write runs.csv, summary.csv, figures/ and REPORT.md; returns REPORT.md."""
     directory = Path(directory)
     store = RunStore(directory)
-    records = store.latest()
+    records = [as_record(r) for r in store.latest()]
     if not records:
-        raise FileNotFoundError(f"no finished runs in {store.path}: run `ganzoo bench` first")
+        raise MissingFileError(f"no finished runs in {store.path}: run `ganzoo bench` first")
     thresholds = thresholds_from(store, records)
     df = runs_frame(records, thresholds)
     summary = summarize(df)
@@ -131,6 +147,56 @@ def write_report(directory, figures: bool = True) -> Path:
     return out
 
 
+def render(directory: Path, store: RunStore, records, df: pd.DataFrame, summary: pd.DataFrame,
+           figs: Dict[str, Dict[str, str]]) -> str:
+    """REPORT.md's text: :func:`report_data` through ``templates/report.md.j2``."""
+    return report_template().render(report_data(directory, store, records, df, summary, figs))
+
+
+@functools.lru_cache(maxsize=None)
+def report_template(name: str = "report.md.j2") -> jinja2.Template:
+    """The report's Jinja2 template; a value it names that the data lacks is an error."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    return env.get_template(name)
+
+
+def report_data(directory: Path, store: RunStore, records, df: pd.DataFrame, summary: pd.DataFrame,
+                figs: Dict[str, Dict[str, str]]) -> Dict[str, Any]:
+    """Every value and table the template shows (no prose here). ``records``: stored lines
+    or :class:`RunRecord` s."""
+    records = [as_record(r) for r in records]
+    starts = _bench_starts(store)
+    suite = (starts[-1] if starts else {}).get("suite") or {}
+    datasets = _datasets(df, starts)
+    quality = bool(summary["metric"].notna().any())
+    notes = _dataset_notes(suite)
+    return {
+        "title": _title(suite, df),
+        "description": suite.get("description"),
+        "profile": suite.get("profile"),
+        "counts": run_counts(df),
+        "written": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}",
+        "directory": str(directory),
+        "store_name": store.path.name,
+        "not_in_report": not_in_report(starts, df),
+        "quality": quality,
+        "headline": _headline(summary, datasets) if quality else _headline_throughput(summary, datasets),
+        "published": published_results(summary) if quality else None,
+        "sections": [dataset_section(d, df, summary, figs.get(d, {}), notes.get(d, "")) for d in datasets],
+        "throughput_figure": figs.get("_all", {}).get("throughput"),
+        "problems": problems_table(df),
+        "protocol": protocol_table(records, datasets),
+        "hyperparameters": _markdown(hyperparameter_table(records, datasets)),
+        "environment": environment_table(records, df, store),
+    }
+
+
+def _bench_starts(store: RunStore) -> List[Dict[str, Any]]:
+    """The ``ganzoo bench`` calls that wrote into the store, oldest first."""
+    return [i for i in store.invocations() if i.get("event") == "start"]
+
+
 def _datasets(df: pd.DataFrame, invocations: List[Dict[str, Any]]) -> List[str]:
     order: List[str] = []
     for inv in invocations:
@@ -140,70 +206,39 @@ def _datasets(df: pd.DataFrame, invocations: List[Dict[str, Any]]) -> List[str]:
     return [d for d in order if d in set(df.dataset)] + sorted(set(df.dataset) - set(order))
 
 
-def render(directory: Path, store: RunStore, records, df: pd.DataFrame, summary: pd.DataFrame,
-           figs: Dict[str, Dict[str, str]]) -> str:
-    inv = [i for i in store.invocations() if i.get("event") == "start"]
-    last = inv[-1] if inv else {}
-    suite = last.get("suite") or {}
-    datasets = _datasets(df, inv)
-    lines: List[str] = []
-    title = suite.get("name") or (df["suite"].dropna().iloc[0] if df["suite"].notna().any() else "benchmark")
-    lines += [f"# ganzoo benchmark: `{title}`", ""]
-    if suite.get("description"):
-        lines += [suite["description"], ""]
-    if suite.get("profile"):
-        lines += [f"> **Profile.** {suite['profile']}", ""]
-    n_ok = int((df.status == OK).sum())
-    lines += [f"{len(df)} runs: {n_ok} ok, {int((df.status == 'diverged').sum())} diverged, "
-              f"{int((df.status == 'failed').sum())} failed; "
-              f"{df.variant.nunique()} variants × {df.dataset.nunique()} datasets × "
-              f"{df.seed.nunique()} seeds. Written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC "
-              f"by `ganzoo report {directory}` from `{store.path.name}` alone.", ""]
-    lines += _missing_block(store, df)
-    quality = bool(summary["metric"].notna().any())
-    if quality:
-        lines += ["## Headline", "", _headline(summary, datasets), "",
-                  "Each cell: mean final value over seeds [95 % bootstrap CI] (rank within the dataset). "
-                  "Bold: best of the column. ↓ lower is better, ↑ higher is better.", ""]
-        lines += published_block(summary)
-    else:
-        lines += ["## Headline: real images per second", "", _headline_throughput(summary, datasets), "",
-                  "Each cell: mean img/s over seeds [95 % bootstrap CI]; training time only. Bold: fastest "
-                  "on the dataset. No quality was measured in this suite.", ""]
-    lines += ["How to read the tables: every number is the mean over seeds with its 95 % bootstrap "
-              "confidence interval in brackets (percentile bootstrap of the mean, 2,000 resamples; "
-              "with 3 seeds it is a rough range, not a guarantee). "
-              + ("Rank orders variants by the "
-                 "dataset's quality metric, counting a diverged or failed seed as the worst value "
-                 "seen on that dataset. Runs ok: seeds that finished without diverging. Success: "
-                 "seeds whose quality curve reached the dataset's threshold. Fall-back: how much "
-                 "worse the final value is than the best value along the curve. Oscillation: mean "
-                 "rolling standard deviation (50 steps) of the loss over the second half of "
-                 "training. " if quality else "")
-              + "Throughput counts training time only (evaluation excluded): img/s are "
-              "real images shown to D per second (n_critic × batch per generator step); s/kimg is "
-              "the StyleGAN convention" + ("; time-to-quality is training seconds until the curve "
-                                           "first reached the threshold (mean over the seeds that "
-                                           "reached it)." if quality else "."), ""]
-    notes = {d: (t or {}).get("note", "") for d, t in ((suite.get("raw") or {}).get("datasets") or {}).items()}
-    for d in datasets:
-        lines += _dataset_section(d, df, summary, figs.get(d, {}), notes.get(d, ""))
-    if figs.get("_all", {}).get("throughput"):
-        lines += ["## Throughput", "", f"![throughput]({figs['_all']['throughput']})", ""]
-    lines += _problems_block(df)
-    lines += _protocol_block(records, df, datasets, inv)
-    lines += _environment_block(records, df, store)
-    lines += ["## Files", "",
-              "- `runs.jsonl`: one JSON record per run (the store; curves, losses, environment).",
-              "- `runs.csv`: one row per run; `summary.csv`: one row per dataset × variant "
-              "(`measure:mean|std|ci_lo|ci_hi|n`).",
-              "- `figures/`: the plots above; `samples/`: the samples they show.", ""]
-    return "\n".join(lines)
+def _dataset_notes(suite: Dict[str, Any]) -> Dict[str, str]:
+    """dataset -> the suite's word on why it runs what it runs (``note`` in the suite file)."""
+    return {d: (t or {}).get("note", "") for d, t in ((suite.get("raw") or {}).get("datasets") or {}).items()}
 
 
-def published_block(summary: pd.DataFrame, refs=None) -> List[str]:
+def _title(suite: Dict[str, Any], df: pd.DataFrame) -> str:
+    return suite.get("name") or (df["suite"].dropna().iloc[0] if df["suite"].notna().any() else "benchmark")
+
+
+def run_counts(df: pd.DataFrame) -> Dict[str, int]:
+    """Runs by status, and the sizes of the matrix."""
+    return {"runs": len(df), "ok": int((df.status == OK).sum()), "diverged": int((df.status == "diverged").sum()),
+            "failed": int((df.status == "failed").sum()), "variants": df.variant.nunique(),
+            "datasets": df.dataset.nunique(), "seeds": df.seed.nunique()}
+
+
+def not_in_report(starts: List[Dict[str, Any]], df: pd.DataFrame) -> Optional[Dict[str, List[str]]]:
+    """What the last bench call left out: its skip notes and the labels of planned runs that did
+    not run; None when nothing was."""
+    if not starts:
+        return None
+    last = starts[-1]
+    have = set(df.run_id)
+    unrun = [label for rid, label in (last.get("planned") or {}).items() if rid not in have]
+    skipped = list(last.get("skipped") or [])
+    return {"skipped": skipped, "unrun": unrun} if skipped or unrun else None
+
+
+# ---- headline and published values ---------------------------------------------------------
+def published_results(summary: pd.DataFrame, refs=None) -> Optional[Dict[str, Any]]:
     """Published values beside ours (``benchmarks/references.toml``), each marked consistent
-    or not by :func:`ganzoo.bench.references.consistency`; other-metric values listed apart."""
+    or not by :func:`ganzoo.bench.references.consistency`; other-metric values listed apart.
+    None when no published value concerns this report."""
     from ganzoo.bench import references as pub
 
     refs = pub.load_references() if refs is None else refs
@@ -215,8 +250,8 @@ def published_block(summary: pd.DataFrame, refs=None) -> List[str]:
         if (ref.variant, ref.dataset) not in present:
             continue
         if f"{key}:mean" not in hit or not hit[f"{key}:n"].fillna(0).any():
-            elsewhere.append(f"- {ref.variant} on {ref.dataset}: {ref.metric} = {ref.label}; "
-                             f"not comparable with this report's metrics (another feature space or measure).")
+            elsewhere.append({"variant": ref.variant, "dataset": ref.dataset, "metric": ref.metric,
+                              "label": ref.label})
             continue
         for _, r in hit.iterrows():
             ok = pub.consistency(ref, r[f"{key}:mean"], r[f"{key}:ci_lo"], r[f"{key}:ci_hi"],
@@ -224,22 +259,12 @@ def published_block(summary: pd.DataFrame, refs=None) -> List[str]:
             rows.append({"variant": r["config"], "dataset": ref.dataset, "metric": ref.metric,
                          "ours": fmt_cell(r, key), "published": ref.label, "ours vs published": pub.mark(ok)})
     if not rows and not elsewhere:
-        return []
-    missing = sorted({f"{r.variant} ({r.published_as}, {r.source})" for r in refs
-                      if (r.variant, r.dataset) not in present
-                      and r.dataset in set(summary["dataset"])})
-    lines = ["### Published results beside ours", ""]
-    if rows:
-        lines += [pd.DataFrame(rows).to_markdown(index=False), ""]
-    lines += [f"Consistent: the published mean lies inside our 95 % CI over seeds, widened on each "
-              f"side by {pub.SE_WIDTH:g} published standard errors (no widening where the paper "
-              f"gives no spread; one seed: our value alone). Published protocols differ from ours "
-              f"(see `benchmarks/references.toml`): a mark of not consistent is a result to "
-              f"explain, not a failure of the run.", ""]
-    lines += elsewhere + ([""] if elsewhere else [])
-    if missing:
-        lines += ["Published rows for variants not in this report: " + "; ".join(missing) + ".", ""]
-    return lines
+        return None
+    not_here = sorted({f"{r.variant} ({r.published_as}, {r.source})" for r in refs
+                       if (r.variant, r.dataset) not in present
+                       and r.dataset in set(summary["dataset"])})
+    return {"table": _markdown(pd.DataFrame(rows)) if rows else None, "se_width": f"{pub.SE_WIDTH:g}",
+            "elsewhere": elsewhere, "not_here": not_here}
 
 
 def _headline_throughput(summary: pd.DataFrame, datasets: List[str]) -> str:
@@ -252,7 +277,7 @@ def _headline_throughput(summary: pd.DataFrame, datasets: List[str]) -> str:
         cells = {r["config"]: (f"**{fmt_cell(r, 'img_per_s')}**" if b else fmt_cell(r, "img_per_s"))
                  for (_, r), b in zip(sub.iterrows(), marks)}
         table[d] = [cells.get(c, "n/a") for c in configs]
-    return table.to_markdown(index=False)
+    return _markdown(table)
 
 
 def _headline(summary: pd.DataFrame, datasets: List[str]) -> str:
@@ -279,131 +304,106 @@ def _headline(summary: pd.DataFrame, datasets: List[str]) -> str:
     table = pd.DataFrame({"variant": configs})
     for name, cells in cols.items():
         table[name] = [cells.get(c, "n/a") for c in configs]
-    return table.to_markdown(index=False)
+    return _markdown(table)
 
 
-def _dataset_section(d: str, df: pd.DataFrame, summary: pd.DataFrame, figs: Dict[str, str],
-                     note: str = "") -> List[str]:
+# ---- one dataset ------------------------------------------------------------------------
+def dataset_section(d: str, df: pd.DataFrame, summary: pd.DataFrame, figs: Dict[str, str],
+                    note: str = "") -> Dict[str, Any]:
+    """A dataset's tables (quality and stability only where a quality metric was measured),
+    the suite's note on it, and the paths of its figures."""
     sub = summary[summary.dataset == d]
     runs = df[df.dataset == d]
     metrics = quality_metrics(df, d)
-    lines = [f"## {d}", ""]
-    if note:  # the suite's word on why this dataset runs what it runs
-        lines += [f"> {note}", ""]
+    section: Dict[str, Any] = {"dataset": d, "note": note, "metric": metrics[0] if metrics else None,
+                               "threshold": None, "figures": figs,
+                               "throughput": _markdown(_throughput_table(sub, runs, quality=bool(metrics))),
+                               "memory_kinds": list(runs["peak_mem_kind"].dropna().unique())}
+    if metrics:
+        section.update(threshold=_threshold(sub, metrics[0]), **_quality_tables(sub, metrics))
+    return section
+
+
+def _threshold(sub: pd.DataFrame, metric: str) -> Optional[str]:
+    """``≤ 15.0`` (``≥`` for a metric where higher is better), or None without a threshold."""
     thr = sub["threshold"].dropna()
-    if metrics:
-        t = f"; threshold {metrics[0]} {'≤' if lower_is_better(metrics[0]) else '≥'} {fmt_num(thr.iloc[0])}" \
-            if len(thr) else ""
-        lines += [f"Quality metric: **{metrics[0]}**{t}.", ""]
-    if metrics:
-        q = measure_table(sub, [quality_measure(m) for m in metrics],
-                          extra={"arch": lambda r: r["arch"], "runs ok": runs_ok})
-        lines += ["### Quality (final evaluation)", "", q.to_markdown(index=False), ""]
-        best = [Measure("best", f"best {metrics[0]} on the curve", not lower_is_better(metrics[0]),
-                        "stability")]
-        st = measure_table(sub, best + STABILITY, extra={"runs ok": runs_ok, "success": success})
-        lines += ["### Stability", "", st.to_markdown(index=False), ""]
+    return f"{'≤' if lower_is_better(metric) else '≥'} {fmt_num(thr.iloc[0])}" if len(thr) else None
+
+
+def _quality_tables(sub: pd.DataFrame, metrics: List[str]) -> Dict[str, str]:
+    quality = measure_table(sub, [quality_measure(m) for m in metrics],
+                            extra={"arch": lambda r: r["arch"], "runs ok": runs_ok})
+    best = Measure("best", f"best {metrics[0]} on the curve", not lower_is_better(metrics[0]), "stability")
+    stability = measure_table(sub, [best, *STABILITY], extra={"runs ok": runs_ok, "success": success})
+    return {"quality": _markdown(quality), "stability": _markdown(stability)}
+
+
+def _throughput_table(sub: pd.DataFrame, runs: pd.DataFrame, quality: bool) -> pd.DataFrame:
+    """Throughput (and time-to-quality); a CPU peak RSS gets no best mark (it is not the run's alone)."""
     cpu_rss = runs["peak_mem_kind"].fillna("").str.startswith("CPU").any()
-    tp = measure_table(sub, [Measure(m.key, m.label, None, m.group) if m.key == "peak_mem_mib" and cpu_rss
-                             else m for m in THROUGHPUT])
-    if not metrics:
-        tp = tp.drop(columns="rank")
-    lines += ["### Throughput" + (" and time-to-quality" if metrics else ""), "", tp.to_markdown(index=False), ""]
-    kinds = runs["peak_mem_kind"].dropna().unique()
-    if len(kinds):
-        lines += [f"Peak memory: {'; '.join(kinds)}.", ""]
-    for key, caption in (("curve", "quality against training wall-clock (mean over seeds, band: min–max)"),
-                         ("final", "final quality per seed"), ("samples", "samples (first seed)"),
-                         ("losses", "losses over training (mean over seeds)")):
-        if figs.get(key):
-            lines += [f"![{d} {key}]({figs[key]})", f"*{d}: {caption}.*", ""]
-    return lines
+    measures = [Measure(m.key, m.label, None, m.group) if m.key == "peak_mem_mib" and cpu_rss else m
+                for m in THROUGHPUT]
+    table = measure_table(sub, measures)
+    return table if quality else table.drop(columns="rank")
 
 
-def _missing_block(store: RunStore, df: pd.DataFrame) -> List[str]:
-    inv = [i for i in store.invocations() if i.get("event") == "start"]
-    if not inv:
-        return []
-    last = inv[-1]
-    planned = last.get("planned") or {}
-    have = set(df.run_id)
-    missing = [label for rid, label in planned.items() if rid not in have]
-    lines = []
-    for note in last.get("skipped") or []:
-        lines.append(f"- {note}")
-    if missing:
-        lines.append(f"- **{len(missing)} planned run(s) did not run** (time budget or interruption): "
-                     + ", ".join(missing[:12]) + (" …" if len(missing) > 12 else ""))
-    return (["**Not in this report:**", "", *lines, ""] if lines else [])
-
-
-def _problems_block(df: pd.DataFrame) -> List[str]:
+# ---- problems, protocol, environment -----------------------------------------------------------
+def problems_table(df: pd.DataFrame) -> Optional[str]:
+    """The diverged and failed runs, with the step and the reason; None when every run is ok."""
     bad = df[df.status != OK]
     if bad.empty:
-        return ["## Diverged and failed runs", "", "None: every run finished without diverging.", ""]
-    t = pd.DataFrame({
+        return None
+    return _markdown(pd.DataFrame({
         "dataset": bad.dataset, "variant": bad.variant, "seed": bad.seed, "status": bad.status,
         "at step": bad.diverged_at.map(lambda s: "—" if s is None or not np.isfinite(s) else f"{int(s)}"),
         "why": [r.divergence if r.status == "diverged" else (r.error or "") for r in bad.itertuples()],
-    })
-    return ["## Diverged and failed runs", "",
-            "A diverged run stopped at a non-finite loss or metric, or ended with its logistic D "
-            "saturated (D(x) > 0.999 on real and < 0.001 on fake over at least the last quarter "
-            "of training); its final quality is left out of the means and counts as the worst "
-            "value for ranks. A failed run raised an error (its traceback is in `runs.jsonl`).", "",
-            t.to_markdown(index=False), ""]
+    }))
 
 
-def _protocol_block(records, df: pd.DataFrame, datasets: List[str], inv) -> List[str]:
-    rows = []
-    ema_used = any(r.get("spec", {}).get("g_ema") for r in records)
-    for d in datasets:
-        recs = [r for r in records if r.get("dataset") == d]
-        spec = recs[0].get("spec", {})
-        proto: Dict[str, Any] = {}
-        for r in recs:
-            if r.get("protocol"):
-                proto = r["protocol"]
-                break
-        seeds = sorted({r["seed"] for r in recs})
-        rows.append({
-            "dataset": d,
-            "data": f"{proto.get('data_source', spec.get('split', ''))} (n={proto.get('data_size', '?')})",
-            "arch": ", ".join(sorted({r.get("arch", "?") for r in recs})),
-            "steps (G)": ", ".join(map(str, sorted({r["spec"]["steps"] for r in recs}))),
-            "batch": ", ".join(map(str, sorted({r["batch_size"] for r in recs}))),
-            "eval every": spec.get("eval_every") or "end only",
-            "samples (curve / final)": f"{spec.get('eval_samples')} / {spec.get('final_samples')}"
-                                       + (f"; modes from {proto['mode_samples']}" if proto.get("mode_samples") else ""),
-            "reference": describe_reference(proto.get("reference")),
-            "feature extractor [fingerprint]": describe_extractor(proto),
-            "seeds": ", ".join(map(str, seeds)),
-            "precision": ", ".join(sorted({r["precision"] for r in recs})),
-            **({"G evaluated": ", ".join(f"EMA of G's weights, decay {e:g}" if e else "last G"
-                                         for e in sorted({r["spec"].get("g_ema", 0.0) for r in recs}))}
-               if ema_used else {}),  # a row only where some run evaluated an EMA (ganzoo.ema)
-        })
+def protocol_table(records, datasets: List[str]) -> str:
+    """One column per dataset: data, nets, budget, sample counts, reference, extractor, seeds."""
+    ema_used = any(r.setting("g_ema") for r in records)
+    rows = [_protocol_column(d, [r for r in records if r.dataset == d], ema_used) for d in datasets]
     table = pd.DataFrame(rows).set_index("dataset").T.reset_index().rename(columns={"index": ""})
-    return ["## Protocol", "", table.to_markdown(index=False), "",
-            "Budget rule: equal generator steps. Every run of a dataset trains the same number of "
-            "G steps (each after the variant's n_critic D steps), whatever its cost per step; the "
-            "throughput tables give the training time this took.", "",
-            "Every run uses the variant's own defaults (its paper's settings) unless the suite "
-            "overrides them:", "", hyperparameter_table(records, datasets).to_markdown(index=False), ""]
+    return _markdown(table)
+
+
+def _protocol_column(d: str, recs: List[RunRecord], ema_used: bool) -> Dict[str, Any]:
+    spec = recs[0].spec or {}
+    proto: Dict[str, Any] = next((r.protocol for r in recs if r.protocol), {})
+    column = {
+        "dataset": d,
+        "data": f"{proto.get('data_source', spec.get('split', ''))} (n={proto.get('data_size', '?')})",
+        "arch": ", ".join(sorted({r.arch or "?" for r in recs})),
+        "steps (G)": ", ".join(map(str, sorted({r.setting("steps") for r in recs}))),
+        "batch": ", ".join(map(str, sorted({r.batch_size for r in recs}))),
+        "eval every": spec.get("eval_every") or "end only",
+        "samples (curve / final)": f"{spec.get('eval_samples')} / {spec.get('final_samples')}"
+                                   + (f"; modes from {proto['mode_samples']}" if proto.get("mode_samples") else ""),
+        "reference": describe_reference(proto.get("reference")),
+        "feature extractor [fingerprint]": describe_extractor(proto),
+        "seeds": ", ".join(map(str, sorted({r.seed for r in recs}))),
+        "precision": ", ".join(sorted({r.precision for r in recs})),
+    }
+    if ema_used:  # a row only where some run evaluated an EMA (ganzoo.ema)
+        column["G evaluated"] = ", ".join(f"EMA of G's weights, decay {e:g}" if e else "last G"
+                                          for e in sorted({r.setting("g_ema", 0.0) for r in recs}))
+    return column
 
 
 def hyperparameter_table(records, datasets: Sequence[str]) -> pd.DataFrame:
     """One row per distinct (variant, hyperparameters), naming the datasets that ran them; a
     variant whose settings differ between datasets (a suite override) gets one row each."""
     seen: Dict[Tuple[str, str], List[str]] = {}
-    for r in sorted(records, key=lambda r: (r["variant"], datasets.index(r["dataset"])
-                                             if r["dataset"] in datasets else len(datasets))):
-        h = dict(r["spec"].get("hparams", {}))
+    records = [as_record(r) for r in records]
+    for r in sorted(records, key=lambda r: (r.variant, datasets.index(r.dataset)
+                                             if r.dataset in datasets else len(datasets))):
+        h = dict(r.setting("hparams", {}))
         if h.get("optimizer", "adam") != "adam":
             h.pop("betas", None)  # Adam's alone; RMSprop runs never read them
-        key = (r["variant"], ", ".join(f"{k}={_short(x)}" for k, x in h.items()))
-        if r["dataset"] not in seen.setdefault(key, []):
-            seen[key].append(r["dataset"])
+        key = (r.variant, ", ".join(f"{k}={_short(x)}" for k, x in h.items()))
+        if r.dataset not in seen.setdefault(key, []):
+            seen[key].append(r.dataset)
     every = set(datasets)
     rows = [{"variant": v, "datasets": "all" if set(ds) >= every and len(every) > 1 else ", ".join(ds),
              "hyperparameters": h} for (v, h), ds in seen.items()]
@@ -441,38 +441,51 @@ def _short(x: Any) -> str:
     return str(x)
 
 
-def _environment_block(records, df: pd.DataFrame, store: RunStore) -> List[str]:
-    keys = ["device", "cpu", "gpu", "cuda", "torch", "torch_fidelity", "ganzoo", "git_commit",
-            "python", "platform", "workers", "threads_per_worker"]
+def environment_table(records, df: pd.DataFrame, store: RunStore) -> str:
+    """Versions and machine (every distinct value over the runs), when the runs ran, the bench
+    commands and their wall time, and the sum of the runs' own times."""
+    rows = [*_environment_rows(records), *_run_period_rows(df), *_bench_call_rows(store), _run_time_row(df)]
+    return _markdown(pd.DataFrame(rows))
+
+
+def _environment_rows(records) -> List[Dict[str, str]]:
     vals: Dict[str, List[str]] = {}
     for r in records:
-        for k in keys:
-            v = (r.get("env") or {}).get(k)
+        for k in ENVIRONMENT_KEYS:
+            v = getattr(r.part("env"), k)
             if v is not None:
                 vals.setdefault(k, [])
                 if str(v) not in vals[k]:
                     vals[k].append(str(v))
-    rows = [{"": k, "value": "; ".join(v)} for k, v in vals.items()]
-    started = df["started"].dropna()
-    finished = df["finished"].dropna()
-    if len(started):
-        rows.append({"": "runs between", "value": f"{started.min()} and {finished.max()}"})
+    return [{"": k, "value": "; ".join(v)} for k, v in vals.items()]
+
+
+def _run_period_rows(df: pd.DataFrame) -> List[Dict[str, str]]:
+    started, finished = df["started"].dropna(), df["finished"].dropna()
+    return [{"": "runs between", "value": f"{started.min()} and {finished.max()}"}] if len(started) else []
+
+
+def _bench_call_rows(store: RunStore) -> List[Dict[str, str]]:
+    """The ``ganzoo bench`` commands, and their wall time (the last call's so far if it has not ended)."""
     inv = store.invocations()
     starts = [i for i in inv if i.get("event") == "start"]
+    if not starts:
+        return []
     ends = {i.get("id"): i for i in inv if i.get("event") == "end"}
-    if starts:
-        cmds = list(dict.fromkeys(i.get("command", "") for i in starts))
-        rows.append({"": "command", "value": "; ".join(f"`{c}`" for c in cmds)})
-        wall = 0.0
-        for s in starts:
-            e = ends.get(s.get("id"))
-            if e and e.get("wall_s") is not None:
-                wall += e["wall_s"]
-            elif s is starts[-1] and s.get("t0_unix"):
-                wall += max(0.0, datetime.now(timezone.utc).timestamp() - s["t0_unix"])
-        rows.append({"": "bench wall time", "value": f"{wall / 60:.1f} min over {len(starts)} "
-                     f"call(s) of `ganzoo bench` (training, evaluation and this report)"})
+    cmds = list(dict.fromkeys(i.get("command", "") for i in starts))
+    wall = 0.0
+    for s in starts:
+        e = ends.get(s.get("id"))
+        if e and e.get("wall_s") is not None:
+            wall += e["wall_s"]
+        elif s is starts[-1] and s.get("t0_unix"):
+            wall += max(0.0, datetime.now(timezone.utc).timestamp() - s["t0_unix"])
+    return [{"": "command", "value": "; ".join(f"`{c}`" for c in cmds)},
+            {"": "bench wall time", "value": f"{wall / 60:.1f} min over {len(starts)} "
+             f"call(s) of `ganzoo bench` (training, evaluation and this report)"}]
+
+
+def _run_time_row(df: pd.DataFrame) -> Dict[str, str]:
     run_s = df["wall_s"].dropna().sum()
-    rows.append({"": "sum of run times", "value": f"{run_s / 60:.1f} min (training "
-                 f"{df['train_s'].dropna().sum() / 60:.1f} min, evaluation {df['eval_s'].dropna().sum() / 60:.1f} min)"})
-    return ["## Environment", "", pd.DataFrame(rows).to_markdown(index=False), ""]
+    return {"": "sum of run times", "value": f"{run_s / 60:.1f} min (training "
+            f"{df['train_s'].dropna().sum() / 60:.1f} min, evaluation {df['eval_s'].dropna().sum() / 60:.1f} min)"}

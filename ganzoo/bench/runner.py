@@ -5,14 +5,14 @@ go non-finite, or whose logistic D saturates for good, is recorded ``diverged``
 with its step; one that raises is recorded ``failed`` with its traceback. Either
 way the benchmark goes on to the next run.
 
-The record it returns is what ``runs.jsonl`` holds (see ``results/README.md``):
-identity and spec, status, final metrics, the metric curve (against steps and
-training seconds), stability figures, throughput (on training time only), the
-loss trace, protocol, environment and timing.
+It builds a :class:`~ganzoo.bench.record.RunRecord` and returns ``record.to_dict()``,
+what ``runs.jsonl`` holds (see ``results/README.md``): identity and spec, status, final
+metrics, the metric curve (against steps and training seconds), stability figures,
+throughput (on training time only, :func:`~ganzoo.bench.record.throughput`), the loss
+trace, protocol, environment and timing.
 """
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -27,7 +27,9 @@ import numpy as np
 import ganzoo
 from ganzoo.bench import stability
 from ganzoo.bench.memory import TrainingPeakMemory
+from ganzoo.bench.record import Environment, RunRecord, Stability, Timing, throughput
 from ganzoo.bench.suite import RunSpec
+from ganzoo.files import canonical_json
 
 ProgressFn = Callable[[str, int, int], None]  # (run_id, step, total steps)
 
@@ -91,8 +93,7 @@ def load_data(spec: RunSpec):
     """The spec's dataset on its device, loaded once per process."""
     from ganzoo.data import load
 
-    key = json.dumps([spec.dataset, spec.split, spec.data_root, spec.data_options, spec.device],
-                     sort_keys=True, default=str)
+    key = canonical_json([spec.dataset, spec.split, spec.data_root, spec.data_options, spec.device])
     if key not in _DATA_CACHE:
         _DATA_CACHE.clear()  # one dataset at a time: a worker moves across datasets rarely
         _DATA_CACHE[key] = load(spec.dataset, split=spec.split, data_root=spec.data_root,
@@ -113,23 +114,23 @@ def evaluate_quality(trainer, spec: RunSpec, final: bool) -> Dict[str, Any]:
 
 
 # ---- one run -----------------------------------------------------------------------
-def base_record(spec: RunSpec, env: Dict[str, Any]) -> Dict[str, Any]:
-    return {"run_id": spec.run_id, "suite": spec.suite, "variant": spec.variant,
-            "dataset": spec.dataset, "arch": spec.arch, "seed": spec.seed,
-            "batch_size": spec.batch_size, "precision": spec.precision, "perf": spec.perf,
-            "status": "running", "spec": spec.to_dict(), "env": dict(env)}
+def base_record(spec: RunSpec, env: Dict[str, Any]) -> RunRecord:
+    """A run's record before it trains: identity, spec, environment, status ``running``."""
+    return RunRecord(run_id=spec.run_id, suite=spec.suite, variant=spec.variant, dataset=spec.dataset,
+                     arch=spec.arch, seed=spec.seed, batch_size=spec.batch_size, precision=spec.precision,
+                     perf=spec.perf, status="running", spec=spec.to_dict(), env=Environment.from_dict(env))
 
 
 def run_spec(spec: RunSpec, out_dir, env: Optional[Dict[str, Any]] = None,
              progress: Optional[ProgressFn] = None) -> Dict[str, Any]:
-    """Train and measure one run; returns its record (never raises for the run's own failure)."""
+    """Train and measure one run; returns its record as stored, ``RunRecord.to_dict()``
+    (never raises for the run's own failure)."""
     from ganzoo.bench.store import RunStore
 
     env = env or environment()
     record = base_record(spec, env)
-    started, t0 = now(), time.perf_counter()
-    timing: Dict[str, Any] = {"started": started}
-    record["timing"] = timing
+    t0 = time.perf_counter()
+    record.timing = Timing(started=now())
     try:
         _train_and_measure(spec, record, RunStore(out_dir), progress)
     except OSError as err:  # the machine's (a full disk, a read-only folder), not the run's: stop the bench
@@ -137,16 +138,15 @@ def run_spec(spec: RunSpec, out_dir, env: Optional[Dict[str, Any]] = None,
 
         raise unwritable(Path(out_dir), err, "a run's checkpoint or samples") from None
     except Exception as err:  # the run failed; the suite goes on
-        record.update(status="failed", error=f"{type(err).__name__}: {err}",
-                      traceback=getattr(err, "traceback", None) or traceback.format_exc())
-    timing.update(finished=now(), wall_s=time.perf_counter() - t0)
-    return record
+        record.fail(f"{type(err).__name__}: {err}", getattr(err, "traceback", None) or traceback.format_exc())
+    record.timing.finished, record.timing.wall_s = now(), time.perf_counter() - t0
+    return record.to_dict()
 
 
-def _train_and_measure(spec: RunSpec, record: Dict[str, Any], store, progress) -> None:
+def _train_and_measure(spec: RunSpec, record: RunRecord, store, progress) -> None:
     from ganzoo.trainer import TrainConfig, Trainer, device_name
 
-    timing = record["timing"]
+    timing = record.timing
     t0 = time.perf_counter()
     data = load_data(spec)
     partial = store.partial_path(spec.run_id) if spec.checkpoint_every else None
@@ -160,8 +160,8 @@ def _train_and_measure(spec: RunSpec, record: Dict[str, Any], store, progress) -
         trainer = Trainer(spec.variant, data, arch=spec.arch, config=config, checkpoint_path=partial,
                           dataset_spec={"name": spec.dataset, "split": spec.split,
                                         "data_root": spec.data_root, **spec.data_options})
-    record["env"]["device"] = device_name(trainer.device)
-    timing["setup_s"] = time.perf_counter() - t0
+    record.env.device = device_name(trainer.device)
+    timing.setup_s = time.perf_counter() - t0
     protocol: Dict[str, Any] = {}
     memory = TrainingPeakMemory(trainer.device)
 
@@ -186,31 +186,28 @@ def _train_and_measure(spec: RunSpec, record: Dict[str, Any], store, progress) -
     final = {k: v for k, v in curve[-1].items() if k not in ("step", "train_s")} \
         if curve and curve[-1]["step"] == trainer.step else {}
     h = history
-    img_s = h.real_images / h.train_s if h.train_s > 0 else None
+    speed = throughput(h.real_images, trainer.step, h.train_s)
+    speed.perf_used = trainer.runner.mode if trainer.runner else None
     peak = memory.result()  # before step_compute's extra step and copies
+    speed.peak_mem_mib, speed.peak_mem_kind = peak["peak_mem_mib"], peak["peak_mem_kind"]
     compute = {} if spec.quality else step_compute(trainer, spec)
-    record.update(
-        status=summary["status"], final=final, curve=curve, stability=summary["stability"],
-        steps_done=trainer.step, n_critic=trainer.variant.n_critic,
-        throughput={"img_per_s": img_s, "s_per_kimg": 1000.0 / img_s if img_s else None,
-                    "g_steps_per_s": trainer.step / h.train_s if h.train_s > 0 else None,
-                    "ms_per_step": 1e3 * h.train_s / trainer.step if trainer.step else None,
-                    "real_images": h.real_images, "train_s": h.train_s,
-                    "perf_used": trainer.runner.mode if trainer.runner else None,
-                    **peak, **_mfu(compute, trainer.step, h.train_s)},
-        losses=stability.loss_trace(h.values, h.log_steps),
-        protocol={"data_source": data.source, "data_size": len(data), "split": data.split,
-                  "eval_samples": spec.eval_samples, "final_samples": spec.final_samples,
-                  **protocol},
-    )
-    record["timing"].update(train_s=h.train_s, eval_s=h.eval_s)
+    for k, v in _mfu(compute, trainer.step, h.train_s).items():
+        setattr(speed, k, v)
+    record.status, record.final, record.curve = summary["status"], final, curve
+    record.stability = Stability.from_dict(summary["stability"])
+    record.steps_done, record.n_critic = trainer.step, trainer.variant.n_critic
+    record.throughput = speed
+    record.losses = stability.loss_trace(h.values, h.log_steps)
+    record.protocol = {"data_source": data.source, "data_size": len(data), "split": data.split,
+                       "eval_samples": spec.eval_samples, "final_samples": spec.final_samples, **protocol}
+    timing.train_s, timing.eval_s = h.train_s, h.eval_s
     if progress is not None:
         progress(spec.run_id, trainer.step, spec.steps)
     _keep_samples(trainer, spec, store)
     _keep_checkpoint(trainer, spec, record, store)
 
 
-def _resume(partial: Optional[Path], data, record: Dict[str, Any]):
+def _resume(partial: Optional[Path], data, record: RunRecord):
     """The trainer saved mid-way in ``partial`` by an earlier, killed attempt at this run
     (the path is keyed by run_id, so it is this very configuration), or None to start at
     step 0. Resuming restores the optimizers, history and RNG states, so the run goes on
@@ -223,13 +220,13 @@ def _resume(partial: Optional[Path], data, record: Dict[str, Any]):
     try:
         trainer = Trainer.from_checkpoint(partial, data=data)
     except CheckpointError as err:
-        record["resume_note"] = f"partial checkpoint dropped: {err}"
+        record.resume_note = f"partial checkpoint dropped: {err}"
         partial.unlink(missing_ok=True)
         return None
     if trainer.history.status != "running":
         partial.unlink(missing_ok=True)
         return None
-    record["resumed_from_step"] = trainer.step
+    record.resumed_from_step = trainer.step
     return trainer
 
 
@@ -265,12 +262,12 @@ def _number(v: Any) -> Any:
     return v
 
 
-def _keep_checkpoint(trainer, spec: RunSpec, record: Dict[str, Any], store) -> None:
+def _keep_checkpoint(trainer, spec: RunSpec, record: RunRecord, store) -> None:
     """Keep the run's final G and D (no optimizer state) so that it can be scored later with
     another extractor, or sampled, without training again. Written atomically by the trainer's
     own checkpoint code; the record names it relative to the results folder."""
     path = trainer.save(store.checkpoint_path(spec.run_id), optimizer=False)
-    record["checkpoint"] = path.relative_to(store.dir).as_posix()
+    record.checkpoint = path.relative_to(store.dir).as_posix()
 
 
 def _keep_samples(trainer, spec: RunSpec, store) -> None:

@@ -22,6 +22,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ganzoo.errors import ConfigError
+
 # A logit beyond ±SATURATION_LOGIT means D's probability is within 1e-3 of 0 or 1.
 SATURATION_LOGIT = math.log(999.0)
 SATURATION_MIN_SHARE = 0.25  # saturated over at least this share of the run, to its end
@@ -185,7 +187,7 @@ def summarize(history, curve: Sequence[Dict[str, Any]], metric: Optional[str],
             status, at, reason = "diverged", start + 1, "D saturated"
     if status == "ok" and metric and curve:
         if metric not in curve[-1]:
-            raise KeyError(f"the evaluation produced no metric {metric!r} (the suite's `metric`); "
+            raise ConfigError(f"the evaluation produced no metric {metric!r} (the suite's `metric`); "
                            f"it produced: {', '.join(k for k in curve[-1] if k not in ('step', 'train_s'))}")
         last = curve[-1][metric]
         if last is None or not _finite(last):

@@ -21,9 +21,7 @@ from __future__ import annotations
 import errno
 import io
 import json
-import math
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -31,6 +29,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from ganzoo import faults
+from ganzoo.files import atomic_write, clean_json, write_bytes_synced
 from ganzoo.paths import locked
 
 RUNS = "runs.jsonl"
@@ -40,21 +39,8 @@ CHECKPOINTS = "checkpoints"
 PARTIAL = "partial"  # full checkpoints of runs in flight, for resuming a killed run mid-way
 
 
-def _clean(obj: Any) -> Any:
-    """JSON has no NaN/Infinity: non-finite floats become None (and numpy scalars plain)."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, (np.floating, np.integer, np.bool_)):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def dumps(record: Dict[str, Any]) -> str:
-    return json.dumps(_clean(record), sort_keys=False, separators=(",", ":"), allow_nan=False)
+    return json.dumps(clean_json(record), sort_keys=False, separators=(",", ":"), allow_nan=False)
 
 
 def append_line(path: Path, line: str, lock: Optional[Path] = None, fault_point: str = "") -> None:
@@ -189,20 +175,6 @@ class RunStore:
 
 
 def save_npz_atomic(path: Path, **arrays: np.ndarray) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        if faults.armed("samples-write"):
-            faults.truncate_then_die(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, write_bytes_synced(buf.getvalue()), fault_point="samples-write")

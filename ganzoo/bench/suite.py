@@ -78,9 +78,7 @@ File format (every key optional unless marked; unknown keys are errors)::
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
-import json
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -89,64 +87,70 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import tomllib
 
 import ganzoo
+from ganzoo import config
+from ganzoo.config import Setting, setting
+from ganzoo.errors import ConfigError, MissingFileError
+from ganzoo.files import json_hash
+from ganzoo.trainer import TrainConfig
 
 SUITE_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-class SuiteError(ValueError):
+class SuiteError(ConfigError):
     """A suite file (or a command-line override) is invalid; the message says how."""
 
 
 # ---- the schema --------------------------------------------------------------------
+# Every table is checked by ganzoo.config, with the same rules as TrainConfig and the variant
+# hyperparameters. [train] is TrainConfig's own declarations (batch_size, precision and perf may
+# be lists: axes of the run matrix); its defaults are TrainConfig's, except the one below.
+S = Setting
+MINUTES = S(float, minimum=0)  # 0: no limit
+SUITE_TRAIN_KEYS = ("steps", "batch_size", "precision", "perf", "z_dim", "log_every", "eval_every",
+                    "checkpoint_every", "g_ema")
+TRAIN_KEYS = config.schema(TrainConfig, only=SUITE_TRAIN_KEYS, suite=True)
+# A suite pins the perf mode to eager unless it asks for another: `auto` would pick per
+# machine, so the same suite would time (and record, in the run ids) different modes.
+TRAIN_DEFAULTS: Dict[str, Any] = {**config.defaults(TrainConfig, only=SUITE_TRAIN_KEYS), "perf": "eager"}
+
+
+@dataclass
+class EvalSettings:
+    """A suite's ``[eval]`` table: how many samples each evaluation draws."""
+
+    samples: int = setting(2000, kind=int, minimum=1)  # generated samples per curve point
+    final_samples: int = setting(5000, kind=int, minimum=1)  # generated samples for the final numbers
+    sample_grid: int = setting(64, kind=int, minimum=1)  # samples kept for the report's figures
+    kid_subsets: int = setting(100, kind=int, minimum=1)  # KID subsets (torch-fidelity's default: 100)
+
+
+EVAL_KEYS = config.schema(EvalSettings)
+EVAL_DEFAULTS: Dict[str, Any] = config.defaults(EvalSettings)
+
 TOP_KEYS = {
-    "name": str, "description": str, "profile": str, "seeds": list, "variants": (str, list),
-    "exclude_variants": list, "device": str, "workers": int, "threads_per_worker": int,
-    "max_minutes": (int, float), "run_timeout_minutes": (int, float), "quality": bool, "train": dict, "eval": dict,
-    "datasets": dict, "overrides": dict, "on_cuda": dict, "ray": dict,
+    "name": S(str), "description": S(str), "profile": S(str), "seeds": S(int, minimum=0, axis=True),
+    "variants": S((str, list)), "exclude_variants": S(list), "device": S(str),
+    "workers": S(int, minimum=1), "threads_per_worker": S(int, minimum=0), "max_minutes": MINUTES,
+    "run_timeout_minutes": MINUTES, "quality": S(bool), "train": S(dict), "eval": S(dict),
+    "datasets": S(dict), "overrides": S(dict), "on_cuda": S(dict), "ray": S(dict),
 }
-RAY_KEYS = {"num_cpus": (int, float), "num_gpus": (int, float)}  # per task (ganzoo.bench.ray_executor)
-TRAIN_KEYS = {"steps": int, "batch_size": (int, list), "precision": (str, list),
-              "perf": (str, list), "z_dim": int, "log_every": int, "eval_every": int,
-              "checkpoint_every": int, "g_ema": (int, float)}
-EVAL_KEYS = {"samples": int, "final_samples": int, "sample_grid": int, "kid_subsets": int}
-DATASET_KEYS = {**TRAIN_KEYS, **EVAL_KEYS, "metric": str, "threshold": (int, float),
-                "optional": bool, "split": str, "data_root": (str, list), "options": dict,
-                "arch": (str, list), "seeds": list, "variants": (str, list), "overrides": dict,
-                "note": str}
-VARIANT_KEYS = {"hparams": dict, "arch": (str, list)}
-ON_CUDA_KEYS = {"profile": str, "workers": int, "threads_per_worker": int, "max_minutes": (int, float),
-                "run_timeout_minutes": (int, float),
-                "train": dict, "eval": dict, "datasets": dict}
-ON_CUDA_DATASET_KEYS = {**TRAIN_KEYS, **EVAL_KEYS, "note": str}  # a schedule, not a new matrix
-
-TRAIN_DEFAULTS: Dict[str, Any] = dict(steps=1000, batch_size=64, precision="fp32", perf="eager",
-                                      z_dim=100, log_every=50, eval_every=0, checkpoint_every=0,
-                                      g_ema=0.0)
-EVAL_DEFAULTS: Dict[str, Any] = dict(samples=2000, final_samples=5000, sample_grid=64, kid_subsets=100)
+RAY_KEYS = {"num_cpus": S(float, minimum=0), "num_gpus": S(float, minimum=0)}  # per task (ray_executor)
+DATASET_KEYS = {**TRAIN_KEYS, **EVAL_KEYS, "metric": S(str), "threshold": S(float), "optional": S(bool),
+                "split": S(str), "data_root": S(str, axis=True), "options": S(dict), "arch": S(str, axis=True),
+                "seeds": S(int, minimum=0, axis=True), "variants": S((str, list)), "overrides": S(dict),
+                "note": S(str)}
+VARIANT_KEYS = {"hparams": S(dict), "arch": S(str, axis=True)}
+ON_CUDA_KEYS = {"profile": S(str), "workers": S(int, minimum=1), "threads_per_worker": S(int, minimum=0),
+                "max_minutes": MINUTES, "run_timeout_minutes": MINUTES,
+                "train": S(dict), "eval": S(dict), "datasets": S(dict)}
+ON_CUDA_DATASET_KEYS = {**TRAIN_KEYS, **EVAL_KEYS, "note": S(str)}  # a schedule, not a new matrix
 
 
-def _type_name(t) -> str:
-    ts = t if isinstance(t, tuple) else (t,)
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true/false",
-             list: "a list", dict: "a table"}
-    return " or ".join(names.get(x, x.__name__) for x in ts)
+def _check_table(table: Dict[str, Any], schema: Dict[str, Setting], where: str) -> Dict[str, Any]:
+    return config.check_table(table, schema, where, error=SuiteError)
 
 
-def _check_table(table: Dict[str, Any], schema: Dict[str, Any], where: str) -> None:
-    unknown = sorted(set(table) - set(schema))
-    if unknown:
-        raise SuiteError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
-                         f"valid keys: {', '.join(sorted(schema))}")
-    for key, value in table.items():
-        want = schema[key]
-        ok = isinstance(value, want)
-        if isinstance(value, bool) and bool not in (want if isinstance(want, tuple) else (want,)):
-            ok = False  # TOML true is not an integer here
-        if not ok:
-            raise SuiteError(f"{where}: {key} must be {_type_name(want)}, got {value!r}")
-
-
-def _check_named_table(registry, name: str, table: Any, schema: Dict[str, Any], where: str) -> None:
+def _check_named_table(registry, name: str, table: Any, schema: Dict[str, Setting], where: str) -> None:
     """One ``[datasets.NAME]`` or ``[overrides.NAME]`` table: NAME registered, only ``schema``'s keys."""
     if name not in registry:
         raise SuiteError(f"{where}: {registry.unknown_message(name)}")
@@ -155,21 +159,16 @@ def _check_named_table(registry, name: str, table: Any, schema: Dict[str, Any], 
     _check_table(table, schema, where)
 
 
-def _positive(value: Any, what: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise SuiteError(f"{what} must be an integer >= {minimum}, got {value!r}")
-    return value
+def _check(value: Any, rule: Setting, what: str) -> Any:
+    try:
+        return config.check_value(value, rule, what)
+    except ConfigError as err:
+        raise SuiteError(str(err)) from None
 
 
 def _axis(value: Any, what: str, kind: type) -> List[Any]:
     """A scalar or a non-empty list of scalars of ``kind`` -> a list."""
-    items = value if isinstance(value, list) else [value]
-    if not items:
-        raise SuiteError(f"{what} must not be an empty list")
-    for v in items:
-        if isinstance(v, bool) or not isinstance(v, kind):
-            raise SuiteError(f"{what} must hold {_type_name(kind)}s, got {v!r}")
-    return list(dict.fromkeys(items))
+    return _check(value, S(kind, axis=True), what)
 
 
 # ---- the suite -----------------------------------------------------------------------
@@ -235,7 +234,7 @@ def find_suite(name_or_path: str | os.PathLike) -> Path:
                 return cand
     known = sorted({c.stem for base in (Path.cwd() / "benchmarks", SUITE_DIR) if base.is_dir()
                     for c in base.glob("*.toml")})
-    raise FileNotFoundError(f"no suite {str(name_or_path)!r}: not a file, and not one of the suites in "
+    raise MissingFileError(f"no suite {str(name_or_path)!r}: not a file, and not one of the suites in "
                             f"benchmarks/ ({', '.join(known) or 'none found'})")
 
 
@@ -274,9 +273,7 @@ def parse_suite(raw: Dict[str, Any], name: str = "suite", path: Optional[Path] =
     seeds = body.get("seeds")
     if seeds is None:
         raise SuiteError(f"{where}: `seeds` is required (a list of integers, e.g. [0, 1, 2])")
-    seeds = _axis(seeds, f"{where}: seeds", int)
-    for s in seeds:
-        _positive(s, f"{where}: a seed", minimum=0)
+    seeds = _check(seeds, TOP_KEYS["seeds"], f"{where}: seeds")
 
     train = dict(TRAIN_DEFAULTS)
     _check_table(body.get("train", {}), TRAIN_KEYS, f"{where} [train]")
@@ -295,10 +292,8 @@ def parse_suite(raw: Dict[str, Any], name: str = "suite", path: Optional[Path] =
         d_train = {**train, **{k: v for k, v in table.items() if k in TRAIN_KEYS}}
         d_eval = {**ev, **{k: v for k, v in table.items() if k in EVAL_KEYS}}
         _check_schedule(d_train, d_eval, f"{where} [datasets.{dname}]")
-        roots = table.get("data_root", [])
-        roots = [roots] if isinstance(roots, str) else roots
-        if not all(isinstance(r, str) for r in roots):
-            raise SuiteError(f"{where} [datasets.{dname}]: data_root must be a path or a list of paths")
+        roots = _check(table["data_root"], DATASET_KEYS["data_root"], f"{where} [datasets.{dname}]: data_root") \
+            if "data_root" in table else []
         base = path.parent if path else Path.cwd()
         roots = [os.path.normpath(base / os.path.expandvars(os.path.expanduser(r))) for r in roots
                  if os.path.expandvars(r).strip() and "$" not in os.path.expandvars(r)]
@@ -313,9 +308,7 @@ def parse_suite(raw: Dict[str, Any], name: str = "suite", path: Optional[Path] =
             raise SuiteError(f"{where} [datasets.{dname}]: a threshold needs the `metric` it applies to")
         d_seeds = table.get("seeds")
         if d_seeds is not None:
-            d_seeds = _axis(d_seeds, f"{where} [datasets.{dname}]: seeds", int)
-            for s in d_seeds:
-                _positive(s, f"{where} [datasets.{dname}]: a seed", minimum=0)
+            d_seeds = _check(d_seeds, DATASET_KEYS["seeds"], f"{where} [datasets.{dname}]: seeds")
         d_variants = table.get("variants")
         if d_variants is not None:
             d_variants = _variant_list(d_variants, VARIANTS, f"{where} [datasets.{dname}]")
@@ -336,16 +329,11 @@ def parse_suite(raw: Dict[str, Any], name: str = "suite", path: Optional[Path] =
 
     _check_overrides(settings, VARIANTS, ARCHS, f"{where} [overrides")
 
-    workers = _positive(body.get("workers", 1), f"{where}: workers")
-    threads = _positive(body.get("threads_per_worker", 0), f"{where}: threads_per_worker", minimum=0)
-    max_minutes = _minutes(body, "max_minutes", where)
-    run_timeout = _minutes(body, "run_timeout_minutes", where)
-    ray = body.get("ray", {})
-    for key, value in ray.items():
-        if key not in RAY_KEYS:
-            raise SuiteError(f"{where} [ray]: unknown key {key!r}; valid: {', '.join(RAY_KEYS)}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-            raise SuiteError(f"{where} [ray]: {key} must be a number >= 0, got {value!r}")
+    workers = body.get("workers", 1)  # checked with the top-level table (as are the minutes)
+    threads = body.get("threads_per_worker", 0)
+    max_minutes = float(body.get("max_minutes", 0))
+    run_timeout = float(body.get("run_timeout_minutes", 0))
+    ray = _check_table(body.get("ray", {}), RAY_KEYS, f"{where} [ray]")
     return Suite(name=body.get("name", name), path=str(path) if path else None, seeds=seeds,
                  datasets=datasets, variants=variants, exclude_variants=list(exclude),
                  variant_settings=settings, description=body.get("description", ""),
@@ -353,13 +341,6 @@ def parse_suite(raw: Dict[str, Any], name: str = "suite", path: Optional[Path] =
                  workers=workers, threads_per_worker=threads, max_minutes=max_minutes,
                  run_timeout_minutes=run_timeout, ray=dict(ray),
                  quality=body.get("quality", True), raw=raw)
-
-
-def _minutes(body: Dict[str, Any], key: str, where: str) -> float:
-    value = float(body.get(key, 0))
-    if not value >= 0 or value == float("inf"):  # NaN fails too
-        raise SuiteError(f"{where}: {key} must be a finite number >= 0 (0: no limit), got {value}")
-    return value
 
 
 def _check_on_cuda(table: Dict[str, Any], datasets: Dict[str, Any], where: str) -> None:
@@ -414,44 +395,52 @@ def _check_overrides(settings: Any, variants, archs, where: str) -> None:
 
 
 def _check_schedule(train: Dict[str, Any], ev: Dict[str, Any], where: str) -> None:
-    from ganzoo.trainer import PERF_MODES, PRECISIONS, g_ema_problem
-
-    _positive(train["steps"], f"{where}: steps")
-    for b in _axis(train["batch_size"], f"{where}: batch_size", int):
-        _positive(b, f"{where}: batch_size")
-    for p in _axis(train["precision"], f"{where}: precision", str):
-        if p not in PRECISIONS:
-            raise SuiteError(f"{where}: unknown precision {p!r}; valid: {', '.join(PRECISIONS.names())}")
-    for p in _axis(train["perf"], f"{where}: perf", str):
-        if p not in PERF_MODES:
-            raise SuiteError(f"{where}: unknown perf mode {p!r}; valid: {', '.join(PERF_MODES)}")
-    _positive(train["z_dim"], f"{where}: z_dim")
-    _positive(train["log_every"], f"{where}: log_every")
-    _positive(train["eval_every"], f"{where}: eval_every", minimum=0)
-    _positive(train["checkpoint_every"], f"{where}: checkpoint_every", minimum=0)
+    """A dataset's [train] and [eval] settings, merged over the suite's, and how they combine."""
+    _check_table(train, TRAIN_KEYS, where)
+    _check_table(ev, EVAL_KEYS, where)
     if train["checkpoint_every"] % train["log_every"]:  # else the read-back steps, and so where a
         # diverged run stops, would depend on it; it must not change the numbers (not in the run id)
         raise SuiteError(f"{where}: checkpoint_every ({train['checkpoint_every']}) must be a multiple of "
                          f"log_every ({train['log_every']})")
-    if g_ema_problem(train["g_ema"]):
-        raise SuiteError(f"{where}: {g_ema_problem(train['g_ema'])}")
-    for k in ("samples", "final_samples", "sample_grid", "kid_subsets"):
-        _positive(ev[k], f"{where}: {k}")
 
 
 # ---- run specs -----------------------------------------------------------------------
 # Fields that do not change what a run measures, so they stay out of its run_id.
 UNHASHED = ("suite", "threshold", "data_root", "run_id", "checkpoint_every")
-# Fields added after results were stored, with the value every earlier run had: in a run's
-# hash only when set to something else, so that stored runs keep their ids and a bench into
-# an old folder retrains nothing that did not use them.
-HASHED_WHEN_SET: Dict[str, Any] = {"g_ema": 0.0}
+ADDED_LATER = "added_later"  # RunSpec field metadata: see hashed_fields
 
 
 def hashed_fields(spec: Dict[str, Any]) -> Dict[str, Any]:
-    """The part of a run spec (as a dict) that its run_id hashes."""
-    return {k: v for k, v in spec.items() if k not in UNHASHED
-            and not (k in HASHED_WHEN_SET and v == HASHED_WHEN_SET[k])}
+    """The part of a run spec (as a dict) that its run_id hashes.
+
+    A setting added after results were stored is declared with the value every earlier run
+    had (a RunSpec field with ``added_later`` metadata: its default; a hyperparameter: its
+    variant's ``hp_added_later``). It is in the hash only when set to something else, so that
+    stored runs keep their ids and a bench into an old folder retrains nothing that did not
+    use it. The variant's declarations are read when it is registered (a plugin that is not
+    installed here hashes all of its hyperparameters).
+    """
+    out = {k: v for k, v in spec.items() if k not in UNHASHED
+           and not (k in HASHED_WHEN_SET and v == HASHED_WHEN_SET[k])}
+    if isinstance(out.get("hparams"), dict):
+        out["hparams"] = _hashed_hparams(out.get("variant"), out["hparams"])
+    return out
+
+
+def _hashed_hparams(variant: Any, hparams: Dict[str, Any]) -> Dict[str, Any]:
+    from ganzoo.registry import VARIANTS
+
+    added = VARIANTS.get(variant).hparams_added_later() if variant in VARIANTS else {}
+    return {k: v for k, v in hparams.items() if not (k in added and _same(v, added[k]))}
+
+
+def _same(stored: Any, neutral: Any) -> bool:
+    """A stored value (JSON: tuples are lists) equals the declared one."""
+    if isinstance(neutral, tuple):
+        neutral = list(neutral)
+    if isinstance(stored, tuple):
+        stored = list(stored)
+    return stored == neutral
 
 
 @dataclass
@@ -484,7 +473,8 @@ class RunSpec:
     threshold: Optional[float] = None
     data_root: Optional[str] = None
     checkpoint_every: int = 0  # resuming is exact, so the interval does not change the numbers
-    g_ema: float = 0.0  # > 0: an EMA of G's weights is evaluated (ganzoo.ema)
+    # > 0: an EMA of G's weights is evaluated (ganzoo.ema); added after the first results
+    g_ema: float = field(default=0.0, metadata={ADDED_LATER: True})
     run_id: str = ""
 
     def __post_init__(self):
@@ -495,8 +485,7 @@ class RunSpec:
         return hashed_fields(asdict(self))
 
     def compute_id(self) -> str:
-        blob = json.dumps(self.hashed(), sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return json_hash(self.hashed())[:16]
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -582,9 +571,9 @@ def expand(suite: Suite, *, seeds: Optional[Sequence[int]] = None, steps: Option
     from ganzoo.registry import VARIANTS
 
     if seeds is not None:
-        seeds = [_positive(s, "--seeds: a seed", minimum=0) for s in seeds]
+        seeds = _check(list(seeds), TOP_KEYS["seeds"], "--seeds")
     if steps is not None:
-        _positive(steps, "--steps")
+        _check(steps, TRAIN_KEYS["steps"], "--steps")
     if variants is not None:
         for v in variants:
             if v not in VARIANTS:
@@ -653,3 +642,7 @@ def expand(suite: Suite, *, seeds: Optional[Sequence[int]] = None, steps: Option
     rows.sort(key=lambda s: (s.seed, order[s.dataset], vorder[s.variant]))
     out.specs = rows
     return out
+
+
+# RunSpec fields added after results were stored, with the value earlier runs had (their default).
+HASHED_WHEN_SET: Dict[str, Any] = {f.name: f.default for f in fields(RunSpec) if f.metadata.get(ADDED_LATER)}

@@ -15,11 +15,12 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from torch import Tensor
 
+from ganzoo.errors import GanzooError
 from ganzoo.paths import user_dir
 from ganzoo.registry import DATASETS
 
 
-class DataError(RuntimeError):
+class DataError(GanzooError, RuntimeError):
     """A dataset could not be loaded; the message says which files and how to get them."""
 
 

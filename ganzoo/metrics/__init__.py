@@ -10,7 +10,7 @@
 - :func:`label_accuracy`, :func:`intra_fid` for conditional generators
   (:mod:`ganzoo.metrics.conditional`).
 
-Names are imported on first use, so ``import ganzoo.metrics.cli`` (the ``eval``
+Names are imported on first use, so ``import ganzoo.commands.evaluate`` (the ``eval``
 command's parser) stays light.
 """
 import importlib

@@ -14,14 +14,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
 import torch
 
+from ganzoo.files import atomic_write, json_hash
 from ganzoo.paths import user_dir
 
 
@@ -58,22 +57,12 @@ def tensor_sha256(t: torch.Tensor) -> str:
 
 
 def json_sha256(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+    return json_hash(obj)
 
 
 def atomic_torch_save(obj: Any, path: Path) -> Path:
     """``torch.save`` to a temporary file beside ``path``, then rename (no torn files)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def file_digest(path) -> str:
@@ -94,10 +83,8 @@ def seal(paths) -> None:
     for path in map(Path, paths):
         seal_file = _seal_path(path)
         if path.is_file() and not seal_file.is_file():
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=seal_file.name, suffix=".tmp")
-            with os.fdopen(fd, "w") as f:
-                f.write(file_digest(path) + "\n")
-            os.replace(tmp, seal_file)
+            digest = file_digest(path)
+            atomic_write(seal_file, lambda tmp: Path(tmp).write_text(digest + "\n"))
 
 
 def drop_unsealed(paths) -> list:

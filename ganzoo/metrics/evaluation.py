@@ -27,6 +27,7 @@ from typing import Any, Callable, Dict, List, Optional
 import torch
 from torch import Tensor
 
+from ganzoo.errors import ConfigError
 from ganzoo.metrics import conditional as cond
 from ganzoo.metrics.modes import TOY_SAMPLES, class_mode_stats, frechet_distance, mode_stats
 from ganzoo.metrics.quality import (
@@ -74,7 +75,7 @@ def evaluate(source, dataset=None, *, n: int = 10_000, n_reference: Optional[int
     data = job.data
     if data.kind == "points":
         if extractor != "auto" or inception_weights:
-            raise ValueError(f"dataset {data.name!r} is 2D points, measured by mode counts, high-quality "
+            raise ConfigError(f"dataset {data.name!r} is 2D points, measured by mode counts, high-quality "
                              f"share and reverse KL; --extractor and --inception-weights apply to image "
                              f"datasets only")
         out, proto = _points(job, n=n, n_modes=n_modes or TOY_SAMPLES, n_reference=n_reference)
@@ -124,7 +125,7 @@ class _Job:
             conditional = bool(getattr(getattr(self.trainer, "variant", None), "conditional", False)) \
                 or labels is not None
         if conditional and not self.data.labelled:
-            raise ValueError(f"conditional evaluation needs a labelled dataset; {self.data.name!r} has no labels")
+            raise ConfigError(f"conditional evaluation needs a labelled dataset; {self.data.name!r} has no labels")
         self.conditional = conditional
         self.reference_split = reference_split or self.data.split
         self.seed = seed
@@ -213,7 +214,7 @@ def feature_spaces(extractor: str, dataset: str, *, inception_weights=None, allo
         return [inception_space(inception_weights, allow_download)]
     if extractor != "auto":
         if extractor not in EXTRACTORS:
-            raise ValueError(f"unknown extractor {extractor!r}; valid: auto, inception, "
+            raise ConfigError(f"unknown extractor {extractor!r}; valid: auto, inception, "
                              f"{', '.join(EXTRACTORS.names())}")
         return [domain_space(extractor, data_root, cache)]
     spaces = []
@@ -225,7 +226,7 @@ def feature_spaces(extractor: str, dataset: str, *, inception_weights=None, allo
     if not spaces:
         from ganzoo.metrics.quality import missing_inception_message
 
-        raise ValueError(f"no offline feature extractor for dataset {dataset!r} (ganzoo has them for "
+        raise ConfigError(f"no offline feature extractor for dataset {dataset!r} (ganzoo has them for "
                          f"{', '.join(sorted(s for _, spec in EXTRACTORS.items() for s in spec.serves))}). "
                          + missing_inception_message())
     return spaces

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ganzoo.errors import ConfigError
+
 TOY_SAMPLES = 2500  # VEEGAN/PacGAN: 2,500 samples per evaluation of a 2D mixture
 HQ_SIGMAS = 3.0
 
@@ -84,7 +86,7 @@ def _mixture(dataset):
 
         dataset = load(dataset)
     if getattr(dataset, "modes", None) is None or getattr(dataset, "mode_std", None) is None:
-        raise ValueError(f"dataset {getattr(dataset, 'name', dataset)!r} is not a mixture with known "
+        raise ConfigError(f"dataset {getattr(dataset, 'name', dataset)!r} is not a mixture with known "
                          f"modes; mode_stats applies to ring8, grid25 and other sets with modes")
     return dataset
 

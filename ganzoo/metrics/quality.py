@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ganzoo.errors import MissingFileError
 from ganzoo.metrics.cache import drop_unsealed, fidelity_cache_dir, file_digest, seal, tensor_sha256
 from ganzoo.paths import locked
 
@@ -41,7 +42,7 @@ INCEPTION_ENV = "GANZOO_INCEPTION_WEIGHTS"
 INCEPTION_ALIASES = ("inception", INCEPTION)
 
 
-class InceptionWeightsMissing(FileNotFoundError):
+class InceptionWeightsMissing(MissingFileError):
     """Inception FID was asked for, but its weights file is not here (and no download allowed)."""
 
 

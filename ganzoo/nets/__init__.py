@@ -6,6 +6,7 @@ A builder is ``build(shape, z_dim, num_classes, conditioning, **options) -> (G, 
 """
 import inspect
 
+from ganzoo.errors import ConfigError
 from ganzoo.nets import dcgan, mlp, resnet  # noqa: F401  (register "dcgan", "mlp", "resnet")
 from ganzoo.nets.common import CONDITIONINGS, DiscriminatorHead, LabelEmbedding
 
@@ -34,7 +35,7 @@ def build(arch: str, shape, z_dim: int = 100, num_classes: int = 0, conditioning
     accepts_any = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(builder).parameters.values())
     unknown = sorted(set(options) - set(takes)) if not accepts_any else []
     if unknown:
-        raise ValueError(f"architecture {arch!r} takes no option {', '.join(map(repr, unknown))}; "
+        raise ConfigError(f"architecture {arch!r} takes no option {', '.join(map(repr, unknown))}; "
                          f"valid options: {', '.join(takes) or '(none)'}")
     return builder(tuple(shape), z_dim=z_dim, num_classes=num_classes, conditioning=conditioning,
                    **options)

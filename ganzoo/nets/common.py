@@ -11,15 +11,17 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from ganzoo.errors import ConfigError
+
 CONDITIONINGS = ("none", "concat", "projection", "auxiliary")
 
 
 def check_conditioning(conditioning: str, num_classes: int) -> str:
     conditioning = conditioning or "none"
     if conditioning not in CONDITIONINGS:
-        raise ValueError(f"unknown conditioning {conditioning!r}; valid: {', '.join(CONDITIONINGS)}")
+        raise ConfigError(f"unknown conditioning {conditioning!r}; valid: {', '.join(CONDITIONINGS)}")
     if conditioning != "none" and num_classes <= 0:
-        raise ValueError(f"conditioning {conditioning!r} needs a labelled dataset (num_classes > 0)")
+        raise ConfigError(f"conditioning {conditioning!r} needs a labelled dataset (num_classes > 0)")
     return conditioning
 
 

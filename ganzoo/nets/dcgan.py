@@ -32,6 +32,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor, nn
 
+from ganzoo.errors import ConfigError
 from ganzoo.nets.common import DiscriminatorHead, LabelEmbedding, check_conditioning
 from ganzoo.registry import ARCHS
 
@@ -47,7 +48,7 @@ def image_shape(arch: str, shape, sides) -> Tuple[int, int]:
     shape = tuple(shape)
     valid = ", ".join(f"{s}×{s}" for s in sorted(sides))
     if len(shape) != 3 or shape[1] != shape[2] or shape[1] not in sides or shape[0] < 1:
-        raise ValueError(f"architecture {arch!r} builds nets for square images (C, H, W) of "
+        raise ConfigError(f"architecture {arch!r} builds nets for square images (C, H, W) of "
                          f"{valid} pixels; got samples of shape {list(shape)} (pick another "
                          f"architecture with --arch, e.g. mlp)")
     return shape[0], shape[1]
@@ -57,7 +58,7 @@ def check_d_norm(arch: str, d_norm: Optional[str], valid, default: str) -> str:
     if d_norm is None:
         return default
     if d_norm not in valid:
-        raise ValueError(f"architecture {arch!r} supports d_norm {', '.join(map(repr, valid))}; "
+        raise ConfigError(f"architecture {arch!r} supports d_norm {', '.join(map(repr, valid))}; "
                          f"got {d_norm!r}")
     return d_norm
 

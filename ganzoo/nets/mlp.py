@@ -14,6 +14,7 @@ from typing import Sequence, Tuple
 
 from torch import Tensor, nn
 
+from ganzoo.errors import ConfigError
 from ganzoo.nets.common import DiscriminatorHead, LabelEmbedding, check_conditioning
 from ganzoo.registry import ARCHS
 
@@ -62,7 +63,7 @@ class MLPDiscriminator(nn.Module):
 def _build(shape, z_dim, num_classes, conditioning, d_norm, arch, g_hidden, d_hidden, activation):
     conditioning = check_conditioning(conditioning, num_classes)
     if d_norm not in (None, "none"):  # a variant's net option: this D has no normalisation layers
-        raise ValueError(f"architecture {arch!r} has no normalisation in D: d_norm must be 'none', got {d_norm!r}")
+        raise ConfigError(f"architecture {arch!r} has no normalisation in D: d_norm must be 'none', got {d_norm!r}")
     # Label embeddings as wide as the class count (one-hot-like), as in Mirza & Osindero.
     embed = num_classes if conditioning != "none" else 0
     G = MLPGenerator(z_dim, shape, g_hidden, num_classes if conditioning != "none" else 0,
@@ -85,7 +86,7 @@ def build_mlp_small(shape: Tuple[int, ...], z_dim: int = 100, num_classes: int =
                     conditioning: str = "none", d_norm: str | None = None):
     """The seed's MLP at half width (G 100-128-256-512-out, D in-512-256-128-1), for small images."""
     if len(shape) == 1:
-        raise ValueError("architecture 'mlp-small' is for images; for 2D points use --arch mlp or toy-mlp")
+        raise ConfigError("architecture 'mlp-small' is for images; for 2D points use --arch mlp or toy-mlp")
     half = [tuple(w // 2 for w in h) for h in (SEED_G_HIDDEN, SEED_D_HIDDEN)]
     return _build(shape, z_dim, num_classes, conditioning, d_norm, "mlp-small", *half, nn.ReLU)
 
@@ -101,7 +102,7 @@ def build_toy_mlp(shape: Tuple[int, ...], z_dim: int = 2, num_classes: int = 0,
                   conditioning: str = "none", d_norm: str | None = None):
     """2D toy nets of the Unrolled GAN notebook / GDPP: G and D 2×128 tanh, linear output."""
     if len(shape) != 1:
-        raise ValueError(f"architecture 'toy-mlp' is for 2D points (shape [2]); got samples of "
+        raise ConfigError(f"architecture 'toy-mlp' is for 2D points (shape [2]); got samples of "
                          f"shape {list(shape)} (use --arch mlp or dcgan for images)")
     return _build(shape, z_dim, num_classes, conditioning, d_norm, "toy-mlp",
                   UNROLLED_TOY_HIDDEN, UNROLLED_TOY_HIDDEN, nn.Tanh)

@@ -33,15 +33,17 @@ shape ``[B]``, in float32 even under autocast.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import inspect
-import math
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, ContextManager, Dict, Optional
 
 import torch
 from torch import Tensor, nn
 
+from ganzoo import config
+from ganzoo.errors import ConfigError
 from ganzoo.registry import VARIANTS
 
 # Hyperparameters every variant has; a variant's ``defaults`` override them.
@@ -72,7 +74,7 @@ LOGGED_KEYS = {
 D_OUTPUTS = ("logits", "critic", "scores")
 
 
-class HyperparameterError(ValueError):
+class HyperparameterError(ConfigError):
     """An unknown hyperparameter or a value of the wrong type."""
 
 
@@ -202,6 +204,11 @@ class Variant:
     # Smallest valid value of integer hyperparameters (e.g. {"pack": 1}); merged along the
     # class hierarchy like ``defaults``.
     hp_minimum: ClassVar[Dict[str, int]] = {"n_critic": 1}
+    # Hyperparameters added after results were stored, each with the value that reproduces
+    # what runs did before it existed: a run id leaves such a key out while it has that value,
+    # so adding a hyperparameter (here, to BASE_DEFAULTS, or to a variant's ``defaults``)
+    # re-keys no stored run. Merged along the class hierarchy like ``defaults``.
+    hp_added_later: ClassVar[Dict[str, Any]] = {}
 
     def __init__(self, **overrides: Any):
         self.hp = self.resolve_hparams(overrides)
@@ -239,22 +246,29 @@ class Variant:
             raise HyperparameterError(f"optimizer: {OPTIMIZERS.unknown_message(chosen)}")
         for key, value in OPTIMIZERS.get(chosen).hparams.items():  # e.g. sgd's momentum
             hp.setdefault(key, value)
+        minimum: Dict[str, int] = {}
+        for klass in reversed(cls.__mro__):
+            minimum.update(vars(klass).get("hp_minimum", {}))
         for key, value in overrides.items():
             if key not in hp:
                 raise HyperparameterError(
                     f"unknown hyperparameter {key!r} for variant {cls.registered_name or cls.__name__!r}; "
                     f"valid: {', '.join(sorted(hp))}")
-            hp[key] = _coerce(key, value, hp[key])
-        for key in ("lr_g", "lr_d"):
-            if key in hp and not hp[key] > 0:
-                raise HyperparameterError(f"{key} must be a learning rate > 0, got {hp[key]!r}")
-        minimum = {}
-        for klass in reversed(cls.__mro__):
-            minimum.update(vars(klass).get("hp_minimum", {}))
-        for key, lowest in minimum.items():
-            if hp[key] < lowest:
-                raise HyperparameterError(f"{key} must be >= {lowest}, got {hp[key]!r}")
+            rule = config.like(hp[key], minimum.get(key))
+            if key in LEARNING_RATES:
+                rule = dataclasses.replace(rule, rule=_learning_rate)
+            try:
+                hp[key] = config.check_value(value, rule, f"hyperparameter {key!r}")
+            except ConfigError as err:
+                raise HyperparameterError(str(err)) from None
         return hp
+
+    @classmethod
+    def hparams_added_later(cls) -> Dict[str, Any]:
+        merged: Dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
+            merged.update(vars(klass).get("hp_added_later", {}))
+        return merged
 
     @property
     def name(self) -> str:
@@ -403,26 +417,8 @@ def _takes_d_real(g_loss) -> bool:
     return len(params) >= 3  # self, d_fake, d_real
 
 
-def _coerce(key: str, value: Any, default: Any) -> Any:
-    """Check an override against its default's type (ints may stand for floats)."""
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise HyperparameterError(f"hyperparameter {key!r} must be true/false, got {value!r}")
-        return value
-    if isinstance(default, (int, float)) and not isinstance(default, bool):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise HyperparameterError(f"hyperparameter {key!r} must be a number, got {value!r}")
-        if not math.isfinite(value):
-            raise HyperparameterError(f"hyperparameter {key!r} must be a finite number, got {value!r}")
-        if isinstance(default, int) and not float(value).is_integer():
-            raise HyperparameterError(f"hyperparameter {key!r} must be a whole number, got {value!r}")
-        return type(default)(value)
-    if isinstance(default, tuple):
-        if not isinstance(value, (list, tuple)) or len(value) != len(default):
-            raise HyperparameterError(f"hyperparameter {key!r} must be a list of {len(default)} numbers, got {value!r}")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
-            raise HyperparameterError(f"hyperparameter {key!r} must be a list of {len(default)} finite numbers, got {value!r}")
-        return tuple(float(v) for v in value)
-    if isinstance(default, str) and not isinstance(value, str):
-        raise HyperparameterError(f"hyperparameter {key!r} must be a string, got {value!r}")
-    return value
+LEARNING_RATES = ("lr_g", "lr_d")
+
+
+def _learning_rate(value: float) -> Optional[str]:
+    return "must be a learning rate > 0" if value <= 0 else None  # NaN: the finite check's

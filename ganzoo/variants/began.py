@@ -34,6 +34,7 @@ from typing import Dict, Optional
 import torch
 from torch import Tensor, nn
 
+from ganzoo.errors import ConfigError
 from ganzoo.registry import register_variant
 from ganzoo.variants.base import Variant
 
@@ -83,7 +84,7 @@ class BEGAN(Variant):
         head = getattr(encoder, "head", None)
         linear = getattr(head, "linear", None)
         if not isinstance(linear, nn.Linear):
-            raise ValueError(f"began makes its autoencoder from the architecture's D, whose final "
+            raise ConfigError(f"began makes its autoencoder from the architecture's D, whose final "
                              f"score must be `D.head.linear` (an nn.Linear), as in ganzoo's built-in "
                              f"architectures; {type(encoder).__name__} has none")
         encoder.head = EmbeddingHead(linear.in_features, int(self.hp["h_dim"]))
