@@ -44,6 +44,7 @@ class Setting:
 
     kind: Kind  # int, float (any finite number), str, bool, list, dict, or a tuple of them
     minimum: Optional[float] = None  # inclusive lower bound of a number
+    maximum: Optional[float] = None  # inclusive upper bound of a number
     choices: Optional[Callable[[], Sequence[str]]] = None  # the valid names, read when checking
     rule: Optional[Callable[[Any], Optional[str]]] = None  # a further check: its problem, or None
     axis: bool = False  # a non-empty list of values is accepted (one run per value: an axis)
@@ -57,9 +58,10 @@ class Setting:
             return f"a list of {self.length} numbers"
         kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
         text = " or ".join(KIND_WORDS.get(k, k.__name__) for k in kinds)
-        if self.minimum is not None:
-            text += f" >= {self.minimum:g}"
-        return text
+        bounds = [f">= {self.minimum:g}"] if self.minimum is not None else []
+        if self.maximum is not None:
+            bounds.append(f"<= {self.maximum}")
+        return " ".join([text, " and ".join(bounds)]) if bounds else text
 
     def one(self) -> "Setting":
         """The setting of one element of an axis."""
@@ -124,7 +126,8 @@ def check_value(value: Any, s: Setting, what: str) -> Any:
             raise ConfigError(f"{what} {problem}, got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{what} must be a finite number, got {value!r}")
-    if s.minimum is not None and isinstance(value, (int, float)) and value < s.minimum:
+    if isinstance(value, (int, float)) and ((s.minimum is not None and value < s.minimum)
+                                            or (s.maximum is not None and value > s.maximum)):
         raise ConfigError(f"{what} must be {s.words()}, got {value!r}")
     if s.choices is not None:
         valid = list(s.choices())

@@ -35,6 +35,9 @@ class CheckpointError(GanzooError, ValueError):
     """A checkpoint cannot serve what was asked of it (e.g. resuming from a compact one)."""
 
 
+SEED_MAX = 2**63 - 1  # torch.manual_seed takes a signed 64-bit integer
+
+
 def g_ema_rule(value: Any) -> Optional[str]:
     """What is wrong with ``value`` as an EMA decay (``g_ema``), or None (NaN fails too)."""
     if not 0.0 <= value < 1.0:
@@ -52,9 +55,9 @@ class TrainConfig:
 
     steps: int = setting(1000, kind=int, minimum=1)
     batch_size: int = setting(64, kind=int, minimum=1, suite_axis=True)
-    seed: int = setting(0, kind=int, minimum=0)
+    seed: int = setting(0, kind=int, minimum=0, maximum=SEED_MAX)
     z_dim: int = setting(100, kind=int, minimum=1)
-    device: str = setting("auto", kind=str)  # "auto" (CUDA when present), "cpu", "cuda", "cuda:1", ...
+    device: str = setting("auto", kind=(str, torch.device))  # "auto" (CUDA when present), "cpu", "cuda", "cuda:1", ...
     # a name in ganzoo.precisions: fp32 | tf32 (CUDA matmuls) | bf16 (autocast) | fp16 (scaled)
     precision: str = setting("fp32", kind=str, choices=names_of(PRECISIONS), suite_axis=True)
     # how a step runs, a name in ganzoo.perf's registry: auto | eager | graph (CUDA graphs) | compile

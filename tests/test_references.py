@@ -32,6 +32,13 @@ def test_a_bad_reference_is_an_error_that_names_it(change, message):
         pub.parse_references({"reference": [GOOD], "extra": 1})
 
 
+def test_a_published_cell_listed_twice_is_refused():
+    """The shipped file once held four cells twice, and the report printed each row twice."""
+    with pytest.raises(pub.ReferenceError, match="reference #2: the same published cell as reference #1"):
+        pub.parse_references({"reference": [GOOD, {**GOOD, "protocol": "other words"}]})
+    assert len(pub.parse_references({"reference": [GOOD, {**GOOD, "metric": "hq_fraction"}]})) == 2
+
+
 def test_consistency_widens_our_interval_by_two_published_standard_errors():
     ref = pub.parse_references({"reference": [GOOD]})[0]
     assert pub.consistency(ref, 7.0, 6.5, 7.5, 3) is True      # 6.3 inside [5.5, 8.5]

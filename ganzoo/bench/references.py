@@ -68,6 +68,7 @@ def parse_references(raw: Dict[str, Any], where: str = "references") -> List[Ref
     if not isinstance(entries, list):
         raise ReferenceError(f"{where}: `reference` must be an array of tables ([[reference]])")
     out = []
+    first_at: Dict[tuple, int] = {}  # one published cell, one entry: a copy would print twice
     for i, entry in enumerate(entries, 1):
         at = f"{where}: reference #{i}"
         unknown = sorted(set(entry) - set(TYPES))
@@ -90,6 +91,11 @@ def parse_references(raw: Dict[str, Any], where: str = "references") -> List[Ref
                                  f"spread_kind {kind!r} needs {'no' if kind == 'none' else 'a'} spread")
         if entry["runs"] < 1 or entry.get("spread", 0) < 0:
             raise ReferenceError(f"{at}: runs must be >= 1 and spread >= 0")
+        cell = tuple(entry[k] for k in ("variant", "dataset", "metric", "source", "published_as"))
+        if cell in first_at:
+            raise ReferenceError(f"{at}: the same published cell as reference #{first_at[cell]} ({entry['source']}, "
+                                 f"{entry['published_as']}, {entry['metric']} on {entry['dataset']}); keep one")
+        first_at[cell] = i
         names = {f.name for f in fields(Reference)}
         out.append(Reference(**{k: (float(v) if k in ("value", "spread") else v)
                                 for k, v in entry.items() if k in names}))

@@ -106,6 +106,7 @@ class SuiteError(ConfigError):
 # be lists: axes of the run matrix); its defaults are TrainConfig's, except the one below.
 S = Setting
 MINUTES = S(float, minimum=0)  # 0: no limit
+SEEDS = S(int, minimum=0, axis=True)  # each element of a `seeds` list (the key itself takes a list)
 SUITE_TRAIN_KEYS = ("steps", "batch_size", "precision", "perf", "z_dim", "log_every", "eval_every",
                     "checkpoint_every", "g_ema")
 TRAIN_KEYS = config.schema(TrainConfig, only=SUITE_TRAIN_KEYS, suite=True)
@@ -128,7 +129,7 @@ EVAL_KEYS = config.schema(EvalSettings)
 EVAL_DEFAULTS: Dict[str, Any] = config.defaults(EvalSettings)
 
 TOP_KEYS = {
-    "name": S(str), "description": S(str), "profile": S(str), "seeds": S(int, minimum=0, axis=True),
+    "name": S(str), "description": S(str), "profile": S(str), "seeds": S(list),
     "variants": S((str, list)), "exclude_variants": S(list), "device": S(str),
     "workers": S(int, minimum=1), "threads_per_worker": S(int, minimum=0), "max_minutes": MINUTES,
     "run_timeout_minutes": MINUTES, "quality": S(bool), "train": S(dict), "eval": S(dict),
@@ -136,8 +137,8 @@ TOP_KEYS = {
 }
 RAY_KEYS = {"num_cpus": S(float, minimum=0), "num_gpus": S(float, minimum=0)}  # per task (ray_executor)
 DATASET_KEYS = {**TRAIN_KEYS, **EVAL_KEYS, "metric": S(str), "threshold": S(float), "optional": S(bool),
-                "split": S(str), "data_root": S(str, axis=True), "options": S(dict), "arch": S(str, axis=True),
-                "seeds": S(int, minimum=0, axis=True), "variants": S((str, list)), "overrides": S(dict),
+                "split": S(str), "data_root": S((str, list)), "options": S(dict), "arch": S(str, axis=True),
+                "seeds": S(list), "variants": S((str, list)), "overrides": S(dict),
                 "note": S(str)}
 VARIANT_KEYS = {"hparams": S(dict), "arch": S(str, axis=True)}
 ON_CUDA_KEYS = {"profile": S(str), "workers": S(int, minimum=1), "threads_per_worker": S(int, minimum=0),
@@ -273,7 +274,7 @@ def parse_suite(raw: Dict[str, Any], name: str = "suite", path: Optional[Path] =
     seeds = body.get("seeds")
     if seeds is None:
         raise SuiteError(f"{where}: `seeds` is required (a list of integers, e.g. [0, 1, 2])")
-    seeds = _check(seeds, TOP_KEYS["seeds"], f"{where}: seeds")
+    seeds = _check(seeds, SEEDS, f"{where}: seeds")
 
     train = dict(TRAIN_DEFAULTS)
     _check_table(body.get("train", {}), TRAIN_KEYS, f"{where} [train]")
@@ -292,8 +293,8 @@ def parse_suite(raw: Dict[str, Any], name: str = "suite", path: Optional[Path] =
         d_train = {**train, **{k: v for k, v in table.items() if k in TRAIN_KEYS}}
         d_eval = {**ev, **{k: v for k, v in table.items() if k in EVAL_KEYS}}
         _check_schedule(d_train, d_eval, f"{where} [datasets.{dname}]")
-        roots = _check(table["data_root"], DATASET_KEYS["data_root"], f"{where} [datasets.{dname}]: data_root") \
-            if "data_root" in table else []
+        roots = table.get("data_root", [])
+        roots = _check(roots, S(str, axis=True), f"{where} [datasets.{dname}]: data_root") if roots else []  # []: none
         base = path.parent if path else Path.cwd()
         roots = [os.path.normpath(base / os.path.expandvars(os.path.expanduser(r))) for r in roots
                  if os.path.expandvars(r).strip() and "$" not in os.path.expandvars(r)]
@@ -308,7 +309,7 @@ def parse_suite(raw: Dict[str, Any], name: str = "suite", path: Optional[Path] =
             raise SuiteError(f"{where} [datasets.{dname}]: a threshold needs the `metric` it applies to")
         d_seeds = table.get("seeds")
         if d_seeds is not None:
-            d_seeds = _check(d_seeds, DATASET_KEYS["seeds"], f"{where} [datasets.{dname}]: seeds")
+            d_seeds = _check(d_seeds, SEEDS, f"{where} [datasets.{dname}]: seeds")
         d_variants = table.get("variants")
         if d_variants is not None:
             d_variants = _variant_list(d_variants, VARIANTS, f"{where} [datasets.{dname}]")
@@ -571,7 +572,7 @@ def expand(suite: Suite, *, seeds: Optional[Sequence[int]] = None, steps: Option
     from ganzoo.registry import VARIANTS
 
     if seeds is not None:
-        seeds = _check(list(seeds), TOP_KEYS["seeds"], "--seeds")
+        seeds = _check(list(seeds), SEEDS, "--seeds")
     if steps is not None:
         _check(steps, TRAIN_KEYS["steps"], "--steps")
     if variants is not None:

@@ -40,9 +40,15 @@ def add_eval(sub) -> None:
 
 
 def run_eval(args) -> int:
+    from ganzoo.errors import ConfigError
     from ganzoo.metrics.evaluation import evaluate
-    from ganzoo.trainer import Trainer, read_checkpoint
+    from ganzoo.trainer import SEED_MAX, Trainer, read_checkpoint
 
+    for flag, value in (("--n", args.n), ("--n-reference", args.n_reference)):
+        if value is not None and value < 2:  # a covariance (FID) needs two samples
+            raise ConfigError(f"{flag} must be at least 2, got {value}")
+    if args.seed is not None and not 0 <= args.seed <= SEED_MAX:
+        raise ConfigError(f"--seed must be in 0..{SEED_MAX}, got {args.seed}")
     overrides = {} if args.data_root is None else {"data_root": args.data_root}
     data = None
     if overrides:

@@ -1,6 +1,8 @@
 """``ganzoo sample CHECKPOINT``: draw samples from a checkpoint into a PNG."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from ganzoo.argtypes import positive_int
 from ganzoo.errors import ConfigError
 
@@ -18,6 +20,7 @@ def run_sample(args) -> int:
     from ganzoo.plots import save_samples
     from ganzoo.trainer import Trainer
 
+    check_image_path(args.out)
     trainer = Trainer.from_checkpoint(args.checkpoint, device=args.device)
     labels = None
     if args.label is not None:
@@ -31,3 +34,15 @@ def run_sample(args) -> int:
     save_samples(samples, trainer.data, args.out, title=title)
     print(f"wrote {args.n} samples to {args.out}")
     return 0
+
+
+def check_image_path(path: str) -> None:
+    """A file name whose suffix matplotlib can write (refused before any sampling)."""
+    from matplotlib.figure import Figure
+
+    supported = Figure().canvas.get_supported_filetypes()
+    suffix = Path(path).suffix.lstrip(".").lower()
+    if suffix not in supported:
+        raise ConfigError(f"--out {path!r}: cannot write a {suffix or 'suffix-less'} file; "
+                          f"valid suffixes: {', '.join('.' + s for s in sorted(supported))}")
+

@@ -14,13 +14,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
 import torch
 
-from ganzoo.files import atomic_write, json_hash
+from ganzoo.files import atomic_write
 from ganzoo.paths import user_dir
 
 
@@ -57,7 +58,9 @@ def tensor_sha256(t: torch.Tensor) -> str:
 
 
 def json_sha256(obj: Any) -> str:
-    return json_hash(obj)
+    """The cache key of a recipe. Not ganzoo.files.json_hash: cached extractors were keyed with
+    json.dumps' default separators, and a new key would retrain (and re-fingerprint) them."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def atomic_torch_save(obj: Any, path: Path) -> Path:

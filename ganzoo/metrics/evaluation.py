@@ -237,6 +237,14 @@ def _images(job: _Job, *, n, n_reference, n_modes, final, prc, extractor, incept
     from ganzoo.metrics.extractors import StackedExtractor, extractor_for, get_extractor
 
     data = job.data
+    from ganzoo.registry import EXTRACTORS
+
+    if extractor in EXTRACTORS:  # one the user named: does it read this data?
+        want = tuple(EXTRACTORS.get(extractor).input_shape)
+        if want != tuple(data.shape):
+            raise ConfigError(f"extractor {extractor!r} reads images of shape {list(want)}; {data.name!r} "
+                              f"has {list(data.shape)}. Use --extractor auto, or one trained on images "
+                              f"of this size")
     spaces = feature_spaces(extractor, data.name, inception_weights=inception_weights,
                             allow_download=allow_download, data_root=job.data_root, cache=cache)
     own = extractor_for(data.name)

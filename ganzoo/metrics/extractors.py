@@ -160,6 +160,11 @@ class ExtractorSpec:
             object.__setattr__(self, "serves", (self.dataset,))
         object.__setattr__(self, "__doc__", self.description)  # for `EXTRACTORS.describe()`
 
+    @property
+    def input_shape(self) -> Tuple[int, int, int]:
+        """The images it reads, known without loading it."""
+        return (self.net.in_channels, self.net.size, self.net.size)
+
     def load(self, data_root=None, cache=None) -> Extractor:
         return load_or_train(self, data_root=data_root, cache=cache)
 
@@ -187,6 +192,11 @@ class StackedSpec:
     @property
     def dataset(self) -> str:
         return EXTRACTORS.get(self.base).dataset
+
+    @property
+    def input_shape(self) -> Tuple[int, int, int]:
+        _, h, w = EXTRACTORS.get(self.base).input_shape
+        return (self.channels, h, w)
 
     def load(self, data_root=None, cache=None) -> Extractor:
         return StackedExtractor(self.name, EXTRACTORS.get(self.base).load(data_root, cache), self.channels)
