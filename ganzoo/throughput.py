@@ -184,8 +184,10 @@ class PlainLoop:
         # relativistic G loss that needs D on real data) runs its own step bare.
         self.custom = any(getattr(type(self.variant), m) is not getattr(Variant, m)
                           for m in ("train_step", "d_step", "g_step"))
+        # A scaler of its own (its scale is state): the baseline must not move the trainer's.
+        scaler = torch.amp.GradScaler(self.device.type) if trainer.scaler is not None else None
         self.ctx = dataclasses.replace(trainer.context(), G=self.G, D=self.D, opt_g=self.opt_g,
-                                       opt_d=self.opt_d, autocast=self.autocast)
+                                       opt_d=self.opt_d, autocast=self.autocast, scaler=scaler)
         self.images_per_step = self.variant.real_images_per_step(self.batch)
 
     def step(self) -> None:

@@ -1,6 +1,7 @@
 """Precisions as registry entries (ganzoo.precisions): loss scaling through ctx.backward /
 ctx.step is exact where it should be, skips a step with non-finite gradients, and fp16 (one
 entry) trains, checkpoints and resumes through the command line."""
+import dataclasses
 import json
 import math
 
@@ -40,17 +41,56 @@ def test_loss_scaling_changes_nothing_in_exact_arithmetic(ring8, scaled_fp32, va
     assert scaled == plain
 
 
-def test_a_step_with_non_finite_gradients_is_skipped_and_the_scale_backs_off(ring8):
-    trainer = Trainer("nsgan", ring8, arch="toy-mlp", config=config(precision="fp16"))
-    ctx = trainer.context()
+def d_update(trainer, ring8, ctx, poison=None):
+    """One D update through ctx.backward / ctx.step; ``poison`` (a hook) may put an inf into
+    D's first gradient before the scaler sees it. D's parameters before and after."""
     before = [p.detach().clone() for p in trainer.D.parameters()]
+    first = next(trainer.D.parameters())
+    handle = first.register_hook(poison) if poison else None
     ctx.opt_d.zero_grad(set_to_none=True)
     with ctx.autocast():
         loss = trainer.D(ring8.x[:32].to(trainer.device)).float().mean()
     ctx.backward(loss, ctx.opt_d)
-    next(trainer.D.parameters()).grad.view(-1)[0] = float("inf")
     ctx.step(ctx.opt_d)
-    assert all(torch.equal(a, b) for a, b in zip(before, trainer.D.parameters()))
+    if handle:
+        handle.remove()
+    return before, [p.detach() for p in trainer.D.parameters()]
+
+
+def with_inf(grad):
+    grad = grad.clone()
+    grad.view(-1)[0] = float("inf")
+    return grad
+
+
+def test_a_step_with_non_finite_gradients_is_skipped_and_the_scale_backs_off(ring8, scaled_fp32):
+    # fp32 with a scaler: nothing overflows by itself, so only the injected inf can skip a step
+    trainer = Trainer("nsgan", ring8, arch="toy-mlp", config=config(precision=scaled_fp32))
+    ctx = trainer.context()
+    before, after = d_update(trainer, ring8, ctx)
+    assert not all(torch.equal(a, b) for a, b in zip(before, after))  # a clean step is applied
+    assert trainer.scaler.get_scale() == 2.0 ** 16
+    before, after = d_update(trainer, ring8, ctx, poison=with_inf)
+    assert all(torch.equal(a, b) for a, b in zip(before, after))
+    assert trainer.scaler.get_scale() == 2.0 ** 15
+
+
+def test_under_several_processes_the_scaler_judges_the_averaged_gradients(ring8, scaled_fp32):
+    """Another rank's overflow reaches this rank through the gradient average: the step must
+    be skipped here too (as on that rank), not applied with an inf."""
+    trainer = Trainer("nsgan", ring8, arch="toy-mlp", config=config(precision=scaled_fp32))
+    calls = []
+
+    def average_with_an_overflowing_rank(opt):
+        calls.append(opt)
+        first = opt.param_groups[0]["params"][0]
+        first.grad.view(-1)[0] = float("inf")
+
+    ctx = dataclasses.replace(trainer.context(), sync=average_with_an_overflowing_rank)
+    before, after = d_update(trainer, ring8, ctx)
+    assert calls == [ctx.opt_d]  # averaged once per step
+    assert all(torch.equal(a, b) for a, b in zip(before, after))
+    assert all(torch.isfinite(p).all() for p in after)
     assert trainer.scaler.get_scale() == 2.0 ** 15
 
 

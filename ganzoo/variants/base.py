@@ -140,19 +140,34 @@ class StepContext:
             return
         self.scaler.scale(loss).backward()
         if optimizer is not None:
+            # Under torch.distributed the ranks average first: the scaler must judge the
+            # averaged gradients, or a rank whose own gradients were finite would step with
+            # another rank's inf, and the ranks would disagree on skipping.
+            self._sync_once(optimizer)
             self.scaler.unscale_(optimizer)
 
     def step(self, optimizer: torch.optim.Optimizer) -> None:
         """Apply one update of ``optimizer`` (a variant never calls ``opt.step()`` itself):
         gradients averaged over the ranks under torch.distributed, the step skipped on a
         non-finite gradient under a loss-scaling precision."""
-        if self.sync is not None:
-            self.sync(optimizer)
+        self._sync_once(optimizer)
+        self._synced().discard(id(optimizer))
         if self.scaler is None:
             optimizer.step()
             return
         self.scaler.step(optimizer)
         self.scaler.update()
+
+    def _sync_once(self, optimizer: torch.optim.Optimizer) -> None:
+        """Average ``optimizer``'s gradients over the ranks, once per step."""
+        if self.sync is not None and id(optimizer) not in self._synced():
+            self.sync(optimizer)
+            self._synced().add(id(optimizer))
+
+    def _synced(self) -> set:
+        """ids of the optimizers averaged since their last step (not a field: a copy of the
+        context made with dataclasses.replace starts with none)."""
+        return self.__dict__.setdefault("_synced_ids", set())
 
     @contextlib.contextmanager
     def frozen(self, module: nn.Module):
