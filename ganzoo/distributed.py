@@ -13,9 +13,14 @@ What each rank does, and why:
 - **Averaged gradients**: ``StepContext.step`` (the one place a variant's update is
   applied) all-reduces the optimizer's gradients to their mean over ranks before it
   steps. Every variant goes through it, custom steps included (Unrolled GAN, BEGAN), so no
-  plugin needs a change. One exception to "the same as one process on the global batch":
-  Unrolled GAN's look-ahead D updates (``torch.autograd.grad`` inside its G step) use each
-  rank's own gradients; only the updates actually applied are averaged. Penalty terms (WGAN-GP, R1, DRAGAN) are each rank's mean over its
+  plugin needs a change. Where this is not "the same as one process on the global batch":
+  whatever a loss computes over the batch is computed over each rank's batch, so the
+  averaged gradient is the mean of per-rank gradients, not the global batch's:
+  BatchNorm in training mode normalises with each rank's batch statistics (no SyncBatchNorm);
+  RaGAN's averages E[C(x_r)], E[C(x_f)] and RSGAN's pairs are each rank's; PacGAN packs
+  within a rank; Unrolled GAN's look-ahead D updates (``torch.autograd.grad`` inside its G
+  step) use each rank's own gradients, only the updates actually applied are averaged; BEGAN
+  clamps k_t to [0, 1] on each rank before the average. Penalty terms (WGAN-GP, R1, DRAGAN) are each rank's mean over its
   own batch, so their averaged gradient is the gradient of the mean over the global batch.
   The ``DistributedDataParallel`` wrapper is not used: a GAN step calls D several times per
   backward (real, fake, penalty) and freezes it for G's step, which DDP's reducer does not
@@ -150,11 +155,13 @@ def rank0_decides(flag: bool, device: torch.device) -> bool:
     return bool(t.item() > 0)
 
 
-def ranks_in_sync(modules: Iterable[nn.Module]) -> bool:
-    """Whether every rank holds rank 0's parameters exactly (one all-reduce of the largest gap)."""
+def ranks_in_sync(modules: Iterable[nn.Module], state: Iterable[torch.Tensor] = ()) -> bool:
+    """Whether every rank holds rank 0's parameters and floating ``state`` tensors (a
+    variant's, e.g. BEGAN's k_t) exactly (one all-reduce of the largest gap)."""
     import torch.distributed as dist
 
     params = [p.detach().reshape(-1) for m in modules for p in m.parameters()]
+    params += [t.detach().reshape(-1).to(params[0].dtype) for t in state if t.is_floating_point()]
     mine = torch.cat(params).clone()
     reference = mine.clone()
     dist.broadcast(reference, src=0)

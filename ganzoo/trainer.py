@@ -330,7 +330,7 @@ class Trainer:
             if bar is not None:
                 bar.close()
         if self.dist:
-            self.ranks_in_sync = distributed.ranks_in_sync((self.G, self.D))
+            self.ranks_in_sync = distributed.ranks_in_sync((self.G, self.D), self.variant.state.values())
         if self.history.status == "running":
             self.history.status = "ok"
             if evaluate is not None:
