@@ -189,6 +189,14 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
+def metric_key(name: str) -> str:
+    """A curve metric's tracker key: ``FID[ganzoo-mnist]`` -> ``metric/FID/ganzoo-mnist``.
+    MLflow refuses brackets in a metric name (letters, digits, ``_ - . : /`` and spaces only),
+    and the same key in both trackers keeps them comparable."""
+    key = METRIC_PREFIX + name.replace("[", "/").replace("]", "")
+    return "".join(c if c.isalnum() or c in "_-.:/ " else "_" for c in key)
+
+
 class Trackers:
     """The backends of one command. Calls every backend; one that fails is reported once and
     dropped for the rest of the command, never raised: a view must not end a run."""
@@ -223,7 +231,7 @@ class Trackers:
             self.call("log_metrics", _finite((LOSS_PREFIX + k, v[i]) for k, v in trace.items()
                                              if k != "step" and i < len(v)), int(step))
         for point in record.get("curve") or []:
-            self.call("log_metrics", _finite((METRIC_PREFIX + k, v) for k, v in point.items()
+            self.call("log_metrics", _finite((metric_key(k), v) for k, v in point.items()
                                              if k not in ("step", "train_s")), int(point["step"]))
         if samples_png is not None and Path(samples_png).is_file():
             self.call("log_image", Path(samples_png), int(record.get("steps_done") or 0))
@@ -260,7 +268,7 @@ class LiveRun:
             self.trackers.call("log_metrics", _finite((LOSS_PREFIX + k, h.values[k][i]) for k in h.keys), i + 1)
         self.sent_steps = max(self.sent_steps, n)
         for point in h.evals[self.sent_evals:]:
-            self.trackers.call("log_metrics", _finite((METRIC_PREFIX + k, v) for k, v in point.items()
+            self.trackers.call("log_metrics", _finite((metric_key(k), v) for k, v in point.items()
                                                       if k not in ("step", "train_s")), point["step"])
         self.sent_evals = len(h.evals)
 

@@ -83,6 +83,24 @@ class Broken:
         raise OSError("disk full")
 
 
+def test_an_image_metric_curve_reaches_mlflow_under_a_name_it_accepts(tmp_path):
+    """Image metrics are named like FID[ganzoo-mnist]; MLflow refuses brackets, and a refused
+    name used to drop the tracker for the rest of the command."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    warnings = []
+    chosen = trackers.Trackers([trackers.MLflowBackend(uri, tmp_path / "artifacts")], warn=warnings.append)
+    curve = [{"step": s, "FID[ganzoo-mnist]": 90.0 - s, "KID[ganzoo-mnist]": 0.1, "train_s": 1.0}
+             for s in (10, 20)]
+    chosen.log_record({"run_id": "abc", "variant": "nsgan", "dataset": "mnist", "seed": 0, "spec": {},
+                       "losses": {"step": [10, 20], "d_loss": [1.0, 0.9]}, "curve": curve,
+                       "steps_done": 20, "status": "ok"})
+    assert warnings == [] and chosen
+    client, (run,) = mlflow_runs(uri)
+    assert run.info.status == "FINISHED"
+    history = client.get_metric_history(run.info.run_id, "metric/FID/ganzoo-mnist")
+    assert [(m.step, m.value) for m in history] == [(10, 80.0), (20, 70.0)]
+
+
 def test_a_failing_tracker_is_dropped_with_a_warning_and_the_run_goes_on(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(trackers, "backends", lambda tb, ml, out: [Broken()])
     code = main(["train", "nsgan", "--dataset", "ring8", "--steps", "10", "--batch-size", "32",
