@@ -106,3 +106,35 @@ def test_a_killed_ray_driver_resumes_with_every_run_exactly_once(suite, tmp_path
     ids = [r["run_id"] for r in records(out)]
     assert len(ids) == len(set(ids)) == 4
     assert all(r["status"] == "ok" for r in records(out))
+
+
+class FakeRay:
+    """Records what the executor asks of Ray; a cluster of what init was given."""
+
+    def __init__(self):
+        self.init_kwargs = None
+
+    def is_initialized(self):
+        return self.init_kwargs is not None
+
+    def init(self, **kwargs):
+        self.init_kwargs = kwargs
+
+    def cluster_resources(self):
+        return {"CPU": float(self.init_kwargs["num_cpus"])}
+
+
+def test_a_local_cluster_hosts_fractional_cpu_tasks_and_limits_out_of_memory_retries(monkeypatch):
+    from ganzoo.bench import ray_executor
+
+    fake = FakeRay()
+    monkeypatch.setattr(ray_executor, "import_ray", lambda: fake)
+    executor = ray_executor.RayExecutor(workers=3, num_cpus=1.5)
+    executor._connect()
+    assert fake.init_kwargs["num_cpus"] == 5  # 4.5 CPUs rounded up, not down to 4
+    assert fake.init_kwargs["_system_config"] == {"task_oom_retries": ray_executor.TASK_RETRIES}
+    assert executor._slots(gpus=0.0) == 3
+    one = ray_executor.RayExecutor(workers=1, num_cpus=1.5)
+    one.ray = FakeRay()
+    one._connect()
+    assert one._slots(gpus=0.0) == 1  # truncating to 1 CPU left no slot at all

@@ -13,6 +13,9 @@ without it.
   same command again); a local cluster ends with its driver.
 - **A worker that dies** (killed, out of memory) fails its task: Ray retries it once (as
   the local pool retries a run once), then the run is recorded ``failed`` and the rest go on.
+  A kill by Ray's memory monitor counts against ``task_oom_retries``, not ``max_retries``:
+  a local cluster is started with it set to 1 too; on a cluster of your own, start it with
+  ``RAY_task_oom_retries=1`` (Ray's default retries such a task without limit).
   A run past ``run_timeout_minutes`` is cancelled and recorded ``failed`` (timeout).
 - **Resources** per task: the suite's ``[ray]`` table, ``num_cpus`` (default: the suite's
   ``threads_per_worker``, at least 1; also the task's torch threads) and ``num_gpus``
@@ -26,6 +29,7 @@ without it.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from typing import Any, Dict, Optional
@@ -83,7 +87,10 @@ class RayExecutor(Executor):
         if self.address:
             ray.init(address=self.address, **quiet)
         else:  # the embedded default: a local cluster sized for `workers` runs at once
-            ray.init(num_cpus=int(self.workers * self.num_cpus), **quiet)
+            # Ray's memory monitor retries a task it kills for memory on its own count, not
+            # max_retries (unlimited by default): hold it to the same one retry.
+            ray.init(num_cpus=math.ceil(self.workers * self.num_cpus),
+                     _system_config={"task_oom_retries": TASK_RETRIES}, **quiet)
         self._started_here = True
 
     def _gpus_per_task(self) -> float:
@@ -120,7 +127,7 @@ class RayExecutor(Executor):
             while todo or inflight:
                 while todo and len(inflight) < slots and should_launch():
                     spec = todo.popleft()
-                    ref = task.remote(spec.to_dict(), str(out_dir), env, int(self.num_cpus))
+                    ref = task.remote(spec.to_dict(), str(out_dir), env, math.ceil(self.num_cpus))
                     inflight[ref], started[ref] = spec, time.monotonic()
                     emit("start", spec.run_id, 0, spec.steps)
                 if not inflight:
