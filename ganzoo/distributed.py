@@ -12,7 +12,8 @@ What each rank does, and why:
   built, so the ranks draw different batches and different z.
 - **Averaged gradients**: ``StepContext.step`` (the one place a variant's update is
   applied) all-reduces the optimizer's gradients to their mean over ranks before it
-  steps. Every variant goes through it, custom steps included (Unrolled GAN, BEGAN), so no
+  steps (under loss scaling already in ``ctx.backward``, before the scaler checks them for
+  inf, so that every rank skips the same steps). Every variant goes through it, custom steps included (Unrolled GAN, BEGAN), so no
   plugin needs a change. Where this is not "the same as one process on the global batch":
   whatever a loss computes over the batch is computed over each rank's batch, so the
   averaged gradient is the mean of per-rank gradients, not the global batch's:

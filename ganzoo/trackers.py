@@ -185,16 +185,16 @@ def _finite(values: Iterable[Tuple[str, Any]]) -> Dict[str, float]:
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+def _safe(name: str, allowed: str = "-_.") -> str:
+    """``name`` with every character but letters, digits and ``allowed`` replaced by ``_``."""
+    return "".join(c if c.isalnum() or c in allowed else "_" for c in name)
 
 
 def metric_key(name: str) -> str:
     """A curve metric's tracker key: ``FID[ganzoo-mnist]`` -> ``metric/FID/ganzoo-mnist``.
     MLflow refuses brackets in a metric name (letters, digits, ``_ - . : /`` and spaces only),
     and the same key in both trackers keeps them comparable."""
-    key = METRIC_PREFIX + name.replace("[", "/").replace("]", "")
-    return "".join(c if c.isalnum() or c in "_-.:/ " else "_" for c in key)
+    return _safe(METRIC_PREFIX + name.replace("[", "/").replace("]", ""), allowed="_-.:/ ")
 
 
 class Trackers:

@@ -150,8 +150,9 @@ class StepContext:
         """Apply one update of ``optimizer`` (a variant never calls ``opt.step()`` itself):
         gradients averaged over the ranks under torch.distributed, the step skipped on a
         non-finite gradient under a loss-scaling precision."""
-        self._sync_once(optimizer)
-        self._synced().discard(id(optimizer))
+        if self.sync is not None:
+            self._sync_once(optimizer)
+            self._synced().discard(id(optimizer))
         if self.scaler is None:
             optimizer.step()
             return
@@ -160,7 +161,7 @@ class StepContext:
 
     def _sync_once(self, optimizer: torch.optim.Optimizer) -> None:
         """Average ``optimizer``'s gradients over the ranks, once per step."""
-        if self.sync is not None and id(optimizer) not in self._synced():
+        if self.sync is not None and id(optimizer) not in self._synced():  # one process: nothing
             self.sync(optimizer)
             self._synced().add(id(optimizer))
 
