@@ -8,6 +8,9 @@ the next run cleans up. Unset (always, outside tests) it costs one dict lookup.
 Points: ``store-append`` (half a ``runs.jsonl`` line written), ``checkpoint-write``
 (half a checkpoint's temporary file written), ``samples-write`` (half a samples
 file's temporary file written).
+
+``GANZOO_TEST_STEP_DELAY=SECONDS`` makes every training step sleep that long, so the
+timing-sensitive tests can be checked on a machine slower than the one at hand.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import signal
 from typing import Dict
 
 ENV = "GANZOO_KILL_AT"
+STEP_DELAY_ENV = "GANZOO_TEST_STEP_DELAY"
 POINTS = ("store-append", "checkpoint-write", "samples-write")
 _hits: Dict[str, int] = {}
 
@@ -48,3 +52,8 @@ def truncate_then_die(path) -> None:
     size = os.path.getsize(path)
     os.truncate(path, size // 2)
     die()
+
+
+def step_delay() -> float:
+    """Seconds each training step should sleep (``GANZOO_TEST_STEP_DELAY``; 0 outside tests)."""
+    return float(os.environ.get(STEP_DELAY_ENV) or 0.0)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ganzoo import distributed, nets, optimizers, perf, precisions
+from ganzoo import distributed, faults, nets, optimizers, perf, precisions
 from ganzoo.config import check_fields, check_unknown, names_of, setting
 from ganzoo.data.base import TensorData
 from ganzoo.ema import WeightAverage
@@ -265,8 +265,11 @@ class Trainer:
         train_s0 = self.history.train_s
         precision = perf.precision_mode(cfg.precision, self.device)  # TF32 / cuDNN flags, restored after
         precision.__enter__()
+        slow_down = faults.step_delay()  # a test's simulated slower machine; 0 otherwise
         try:
             while self.step < total:
+                if slow_down:
+                    time.sleep(slow_down)
                 try:
                     row = runner.step()  # the step's logged values, one device tensor (ganzoo.perf)
                 except perf.PerfError:

@@ -98,8 +98,8 @@ def test_killed_benchmark_resumes_with_every_run_exactly_once(tmp_path):
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
         if runs.is_file() and runs.read_bytes().count(b"\n") >= 1:
-            break
-        time.sleep(0.05)
+            break  # a moment defined by progress: 5 runs remain, whatever the machine's speed
+        time.sleep(0.005)
     assert proc.poll() is None, "the benchmark ended before it could be killed:\n" + proc.stdout.read().decode()
     os.killpg(proc.pid, signal.SIGKILL)  # mid-suite: the next run is in flight
     proc.wait(timeout=30)
@@ -139,24 +139,27 @@ def test_sigterm_stops_the_workers_with_the_benchmark(tmp_path):
     """`kill PID` (SIGTERM) of `ganzoo bench` ends its worker processes too: before, they were
     left training as orphans whose results nobody would store."""
     suite = tmp_path / "term.toml"
-    suite.write_text(SUITE.replace("workers = 1", "workers = 2").replace("steps = 150", "steps = 200000"))
+    suite.write_text(SUITE.replace("workers = 1", "workers = 2")
+                     .replace("steps = 150", "steps = 200000\ncheckpoint_every = 50"))
     proc = _bench(suite, tmp_path / "out")
     workers = []
     try:
-        _terminate_and_check(proc, workers)
+        _terminate_and_check(proc, workers, tmp_path / "out" / "partial")
     finally:  # a failing check leaves nothing running behind it
         for pid in [proc.pid, *workers]:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
 
 
-def _terminate_and_check(proc, workers):
+def _terminate_and_check(proc, workers, partial):
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None and len(workers) < 2:
         workers[:] = [p for p in _children(proc.pid) if "spawn_main" in open(f"/proc/{p}/cmdline").read()]
         time.sleep(0.2)
     assert len(workers) == 2, "the workers did not start:\n" + (proc.stdout.read().decode() if proc.poll() is not None else "")
-    time.sleep(2)  # let them start training
+    while time.time() < deadline and proc.poll() is None and len(list(partial.glob("*.pt"))) < 2:
+        time.sleep(0.05)  # until both write checkpoints: training, their set-up done, on a machine of any speed
+    assert len(list(partial.glob("*.pt"))) == 2, "the runs did not start training"
     os.kill(proc.pid, signal.SIGTERM)  # the parent alone, as `kill PID` does
     log = proc.communicate(timeout=60)[0].decode()
     assert proc.returncode == 130 and "interrupted" in log, log

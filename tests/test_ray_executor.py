@@ -91,8 +91,8 @@ def test_a_killed_ray_driver_resumes_with_every_run_exactly_once(suite, tmp_path
     proc = bench(path, out, "--executor", "ray")
     runs = out / "runs.jsonl"
     deadline = time.time() + 300
-    while time.time() < deadline and not (runs.is_file() and runs.read_text().count("\n") >= 1):
-        time.sleep(0.5)
+    while time.time() < deadline and proc.poll() is None and not (runs.is_file() and runs.read_text().count("\n") >= 1):
+        time.sleep(0.005)  # kill at the first stored run: at least one run of 600 steps is still to do
     assert proc.poll() is None, "the bench ended before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and what it started with it
     proc.wait(timeout=30)

@@ -103,25 +103,64 @@ def test_a_kill_in_the_middle_of_a_write_loses_nothing_already_written(suite, tm
         assert resumed == [None, 100, None, None]
 
 
+def progress_marks(out: Path) -> set:
+    """What a bench has written so far, as marks that only grow: each stored line, and each
+    partial-checkpoint write (a new file or a replaced one: atomic writes change the inode)."""
+    marks = set()
+    runs = out / "runs.jsonl"
+    if runs.is_file():
+        marks |= {("line", i) for i in range(runs.read_bytes().count(b"\n"))}
+    for path in (out / "partial").glob("*.pt") if (out / "partial").is_dir() else []:
+        try:
+            st = path.stat()
+        except FileNotFoundError:  # renamed or removed between the listing and the stat
+            continue
+        marks.add(("partial", path.name, st.st_ino, st.st_mtime_ns))
+    return marks
+
+
+def kill_after_progress(proc: subprocess.Popen, out: Path, seen: set, events: int, fraction: float,
+                        timeout: float = 300) -> bool:
+    """SIGKILL the bench's process group once it has made ``events`` new marks of progress
+    (stored lines or partial checkpoints), ``fraction`` of the last gap between two marks later.
+    The moment is defined by the bench's own progress, so it lands mid-suite on a machine of
+    any speed. False when the bench finished first."""
+    stamps = []
+    deadline = time.monotonic() + timeout
+    while len(stamps) < events:
+        if proc.poll() is not None:
+            return False
+        assert time.monotonic() < deadline, "the bench made no progress"
+        new = progress_marks(out) - seen
+        if new:
+            seen |= new
+            stamps.append(time.monotonic())
+        time.sleep(0.002)
+    if len(stamps) >= 2:
+        time.sleep(fraction * (stamps[-1] - stamps[-2]))  # a random moment within the next step of work
+    if proc.poll() is not None:
+        return False
+    os.killpg(proc.pid, signal.SIGKILL)
+    return True
+
+
 def test_sigkill_at_random_moments_then_every_run_exactly_once(tmp_path):
     suite = tmp_path / "longer.toml"
-    suite.write_text(SUITE.replace("steps = 300", "steps = 1500"))
+    suite.write_text(SUITE.replace("steps = 300", "steps = 1000"))  # 9 partials and 1 line a run: 40 marks
     out = tmp_path / "out"
     runs = out / "runs.jsonl"
     rng = random.Random(13)  # the moments are random but the same on every run of this test
-    before, kills = b"", 0
-    for delay in [rng.uniform(2.0, 9.0) for _ in range(4)]:
+    before, kills, seen = b"", 0, set()
+    for events, fraction in [(rng.randint(1, 5), rng.random()) for _ in range(4)]:  # 4 kills need <= 20 marks
         proc = bench(suite, out)
-        time.sleep(delay)
-        if proc.poll() is not None:  # finished before the kill: nothing left to break
+        if not kill_after_progress(proc, out, seen, events, fraction):
             break
-        os.killpg(proc.pid, signal.SIGKILL)
         kills += 1
         proc.wait(timeout=30)
         now = runs.read_bytes() if runs.is_file() else b""
-        assert now.startswith(complete_lines(before)), f"lines changed after a kill at {delay:.2f} s"
+        assert now.startswith(complete_lines(before)), f"lines changed after a kill after {events} marks"
         before = now
-    assert kills >= 3, "the suite ended too soon to be killed at random moments"
+    assert kills == 4, "the suite ended before it was killed four times"
     proc = bench(suite, out)
     log = finish(proc)
     assert proc.returncode == 0, log
