@@ -1,4 +1,6 @@
 """The published references: strict parsing, and the consistency mark a report computes."""
+import math
+
 import pytest
 from test_bench_report import record, table_rows
 
@@ -39,15 +41,26 @@ def test_a_published_cell_listed_twice_is_refused():
     assert len(pub.parse_references({"reference": [GOOD, {**GOOD, "metric": "hq_fraction"}]})) == 2
 
 
-def test_consistency_widens_our_interval_by_two_published_standard_errors():
-    ref = pub.parse_references({"reference": [GOOD]})[0]
-    assert pub.consistency(ref, 7.0, 6.5, 7.5, 3) is True      # 6.3 inside [5.5, 8.5]
-    assert pub.consistency(ref, 8.0, 8.0, 8.0, 3) is False     # 6.3 outside [7.0, 9.0]
-    assert pub.consistency(ref, 7.2, float("nan"), float("nan"), 1) is True   # one seed: 7.2 ± 1.0
-    assert pub.consistency(ref, float("nan"), 0, 0, 0) is None
+def test_consistency_is_a_two_sample_z_rule_with_undecided_at_its_edges():
+    ref = pub.parse_references({"reference": [GOOD]})[0]  # 6.3 ± 0.5 (standard error)
+    # z = |7.0 - 6.3| / sqrt(1.0**2 / 4 + 0.5**2) = 0.7 / 0.707 = 0.99 < 2
+    assert pub.consistency(ref, 7.0, 1.0, 4) == pub.CONSISTENT
+    assert pub.z_score(ref, 7.0, 1.0, 4) == pytest.approx(0.7 / math.sqrt(0.5), rel=1e-9)
+    # z = |8.0 - 6.3| / sqrt(0.2**2 / 4 + 0.25) = 1.7 / 0.51 = 3.33 >= 2
+    assert pub.consistency(ref, 8.0, 0.2, 4) == pub.NOT_CONSISTENT
+    # just either side of z = 2: difference 2 * sqrt(0.25 + 0.25) = 1.414...
+    edge = 2 * math.sqrt(1.0 / 4 + 0.25)
+    assert pub.consistency(ref, 6.3 + edge * 0.999, 1.0, 4) == pub.CONSISTENT
+    assert pub.consistency(ref, 6.3 + edge * 1.001, 1.0, 4) == pub.NOT_CONSISTENT
+    # one seed, or seeds that all agree: no spread of ours, so no verdict (the old rule demanded equality)
+    assert pub.consistency(ref, 7.2, float("nan"), 1) == pub.UNDECIDED
+    assert pub.consistency(ref, 8.0, 0.0, 3) == pub.UNDECIDED
+    assert pub.consistency(ref, float("nan"), 0, 0) is None
     no_spread = {k: v for k, v in GOOD.items() if k != "spread"} | {"spread_kind": "none"}
     bare = pub.parse_references({"reference": [no_spread]})[0]
-    assert pub.consistency(bare, 6.0, 5.0, 6.29, 3) is False   # no spread: our CI alone
+    assert pub.consistency(bare, 6.0, 0.5, 3) == pub.UNDECIDED  # the paper gave no spread
+    unstated = pub.parse_references({"reference": [GOOD | {"spread_kind": "unstated"}]})[0]
+    assert pub.consistency(unstated, 6.3, 0.5, 3) == pub.UNDECIDED  # a ± of unknown kind
 
 
 def test_report_marks_each_published_value(tmp_path):
@@ -60,7 +73,7 @@ def test_report_marks_each_published_value(tmp_path):
     header, rows = table_rows(text, "### Published results beside ours")
     by = {(r[header.index("variant")], r[header.index("published")].split(" (")[1].split(",")[0]):
           r[header.index("ours vs published")] for r in rows}
-    assert by[("nsgan", "PacGAN")] == "consistent"              # 6.3 within [6, 7] ± 1.0
-    assert by[("nsgan", "VEEGAN")] == "**not consistent**"      # 1 mode published
-    assert by[("wgan-gp", "GDPP")] == "**not consistent**"      # 6.8 vs 2
+    assert by[("nsgan", "PacGAN")] == "consistent"              # z = 0.03 / 0.56: 6.33 vs 6.3 ± 0.5
+    assert by[("nsgan", "VEEGAN")] == "undecided"               # 1 mode published, no spread given
+    assert by[("wgan-gp", "GDPP")] == "undecided"               # 2, 2, 2: no spread of ours, none published
     assert "unrolled (Unrolled GAN" in text                     # listed as not in this report

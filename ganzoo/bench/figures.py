@@ -71,10 +71,47 @@ def draw_all(directory: Path, store: RunStore, df: pd.DataFrame, summary: pd.Dat
         if p:
             figs["losses"] = p
         out[dataset] = figs
+    out["_all"] = {}
     p = throughput_figure(directory, df, summary)
     if p:
-        out["_all"] = {"throughput": p}
+        out["_all"]["throughput"] = p
+    p = rank_figure(directory, df, summary)
+    if p:
+        out["_all"]["ranks"] = p
     return out
+
+
+def rank_figure(directory, df, summary):
+    """A critical-difference diagram (Demšar 2006): each variant at its mean rank over the
+    blocks (dataset, seed), and a bar of the Nemenyi CD; variants closer than CD are not
+    distinguishable."""
+    from ganzoo.bench.ranks import rank_test
+
+    test, _ = rank_test(df)
+    if test is None:
+        return None
+    plt = _plt()
+    order = np.argsort(test.mean_ranks)
+    k = len(order)
+    fig, ax = plt.subplots(figsize=(8, 0.28 * k + 1.4))
+    best = test.mean_ranks[order[0]]
+    for row, i in enumerate(order):
+        r = test.mean_ranks[i]
+        tied = abs(r - best) <= test.cd or test.friedman_p >= test.alpha
+        ax.plot([r], [row], "o", color="tab:green" if tied else "tab:grey")
+        ax.text(r + 0.15, row, test.names[i], va="center", fontsize="small")
+    ax.axvspan(best, best + test.cd, color="tab:green", alpha=0.12, lw=0)
+    ax.set_xlim(0.5, k + 2.5)
+    ax.set_ylim(k - 0.4, -0.8)
+    ax.set_yticks([])
+    ax.set_xlabel("mean rank over blocks (1 = best)")
+    ax.set_title(f"Friedman p = {test.friedman_p:.2g}; Nemenyi CD = {test.cd:.2f} over {test.blocks} blocks "
+                 f"(green band: within CD of the best)", fontsize="small")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    path = Path(FIG_DIR) / "ranks.png"
+    _save(fig, directory / path)
+    return str(path)
 
 
 def curve_figure(directory, dataset, sub, records, metric, order, colors):
@@ -95,18 +132,17 @@ def curve_figure(directory, dataset, sub, records, metric, order, colors):
         if not by_step:
             continue
         steps = sorted(by_step)
-        t = np.array([np.mean([tv[0] for tv in by_step[s]]) for s in steps])
         vals = [np.array([tv[1] for tv in by_step[s]]) for s in steps]
         mean = np.array([v.mean() for v in vals])
-        ax.plot(t, mean, color=colors[config], label=f"{config} ({seeds})", lw=1.6, marker=".", ms=4)
+        ax.plot(steps, mean, color=colors[config], label=f"{config} ({seeds})", lw=1.6, marker=".", ms=4)
         if seeds > 1:
-            ax.fill_between(t, [v.min() for v in vals], [v.max() for v in vals], color=colors[config],
+            ax.fill_between(steps, [v.min() for v in vals], [v.max() for v in vals], color=colors[config],
                             alpha=0.15, lw=0)
         drawn += 1
     if not drawn:
         plt.close(fig)
         return None
-    ax.set_xlabel("training wall-clock (s, evaluation excluded; mean over seeds at each evaluation step)")
+    ax.set_xlabel("generator steps (wall-clock to quality: the time-to-quality table)")
     ax.set_ylabel(f"{metric} ({'lower' if lower_is_better(metric) else 'higher'} is better)")
     ax.set_title(f"{dataset}: {metric} during training (mean over seeds; band: min–max)", fontsize="medium")
     thr = sub["threshold"].dropna()

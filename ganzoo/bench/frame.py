@@ -3,11 +3,16 @@
 What the report, the figures and ``ganzoo compare`` all read (none of them imports
 another): the run frame's columns (identity, status, final metrics as ``q.<name>``,
 stability, throughput), the labels that tell configurations apart, and the summary's
-mean / std / 95 % bootstrap CI / count of every measure with the rank per dataset.
+mean / std / 95 % t-interval / count of every measure with the rank per dataset.
+
+Every run gets its failure class (``bench.failures``: ok, collapsed, did not start,
+diverged, failed); the summary counts them per configuration.
 
 Ranking: within a dataset, variants are ranked by the mean final value of the
 dataset's quality metric over seeds, where a seed that diverged or failed (no final
-value) counts as the worst final value seen on that dataset.
+value) counts as the worst final value seen on that dataset. Tiers: the best-ranked
+configuration and every one that Welch's t test (Holm-corrected over the table) cannot
+tell from it at 5 % form tier 1, "not distinguishable from the best".
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ganzoo.bench import stats
+from ganzoo.bench.failures import CLASSES, failure_class
 from ganzoo.bench.record import as_record
 from ganzoo.bench.stability import lower_is_better, time_to_quality
 from ganzoo.bench.store import RunStore
@@ -26,6 +32,9 @@ from ganzoo.files import json_hash
 
 CONFIG_KEYS = ["dataset", "variant", "arch", "batch_size", "precision", "perf"]
 OK = "ok"
+# Final values that feed the failure classes, not quality columns of their own.
+DIAGNOSTICS = ("top_mode_share", "top_class_share")
+ALPHA = 0.05
 
 
 @dataclass(frozen=True)
@@ -55,8 +64,13 @@ THROUGHPUT = [
 ]
 
 
+# Shown without a "best": diversity and the nearest-neighbour ratio are good near 1, not at an end.
+NEUTRAL = ("diversity", "nn_ratio")
+
+
 def quality_measure(metric: str) -> Measure:
-    return Measure(f"q.{metric}", metric, not lower_is_better(metric), "quality")
+    better = None if metric in NEUTRAL else not lower_is_better(metric)
+    return Measure(f"q.{metric}", metric, better, "quality")
 
 
 # ---- the runs frame --------------------------------------------------------------------
@@ -90,7 +104,8 @@ def runs_frame(records: Sequence[Any],
         row: Dict[str, Any] = {k: getattr(rec, k) for k in ["run_id", "suite", *CONFIG_KEYS, "seed", "status"]}
         row["setup"] = setup_id(rec.spec or {})
         row.update(metric=metric, divergence=st.divergence, diverged_at=st.diverged_at, error=rec.error_line,
-                   steps=rec.setting("steps"), steps_done=rec.steps_done, g_ema=rec.setting("g_ema", 0.0))
+                   steps=rec.setting("steps"), steps_done=rec.steps_done, g_ema=rec.setting("g_ema", 0.0),
+                   num_modes=(rec.protocol or {}).get("num_modes"))
         for k, v in (rec.final or {}).items():
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 row[f"q.{k}"] = float(v)
@@ -107,6 +122,7 @@ def runs_frame(records: Sequence[Any],
         row["peak_mem_kind"] = tp.peak_mem_kind
         row.update(train_s=tm.train_s, eval_s=tm.eval_s, wall_s=tm.wall_s, started=tm.started,
                    finished=tm.finished)
+        row["class"] = failure_class(row)
         rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:
@@ -123,7 +139,7 @@ def quality_metrics(df: pd.DataFrame, dataset: str) -> List[str]:
     """The final metrics present for ``dataset``, its primary metric first (``*_std`` left out)."""
     sub = df[df.dataset == dataset]
     names = [c[2:] for c in sub.columns if c.startswith("q.") and sub[c].notna().any()
-             and not c.endswith("_std")]
+             and not c.endswith("_std") and c[2:] not in DIAGNOSTICS]
     primary = sub["metric"].dropna().iloc[0] if sub["metric"].notna().any() else None
     if primary in names:
         names.remove(primary)
@@ -169,6 +185,8 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         row.update(runs=len(g), ok=int((g.status == OK).sum()),
                    diverged=int((g.status == "diverged").sum()), failed=int((g.status == "failed").sum()),
                    metric=metrics[0] if metrics else None)
+        for c in CLASSES:
+            row[f"class:{c}"] = int((g["class"] == c).sum())
         reached = g["reached"].dropna()
         row["success_rate"] = float(reached.mean()) if len(reached) else math.nan
         row["threshold"] = g["threshold"].iloc[0]
@@ -190,10 +208,34 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         worst = vals.max() if low else vals.min()
         if not np.isfinite(worst):
             continue
-        score = g.assign(_v=vals.fillna(worst)).groupby("config", sort=False)["_v"].mean()
+        filled = g.assign(_v=vals.fillna(worst))
+        score = filled.groupby("config", sort=False)["_v"].mean()
         ranks = score.rank(ascending=low, method="min")
         idx = out.dataset == dataset
         out.loc[idx, "rank"] = out.loc[idx, "config"].map(ranks).values
         out.loc[idx, "rank_score"] = out.loc[idx, "config"].map(score).values
+        tiers = best_tier(filled.groupby("config", sort=False)["_v"].apply(list).to_dict(), score, low)
+        for k in ("tier", "p_vs_best"):
+            out.loc[idx, k] = out.loc[idx, "config"].map({c: t[k] for c, t in tiers.items()}).values
     return out.sort_values(["dataset", "rank", "variant", "arch", "batch_size", "precision", "perf"],
                            kind="stable", na_position="last").reset_index(drop=True)
+
+
+def best_tier(values: Dict[str, List[float]], score: pd.Series, low: bool) -> Dict[str, Dict[str, Any]]:
+    """config -> {tier, p_vs_best}: tier "1" for the best-scoring configuration and those Welch's
+    t test (Holm-corrected over the others) cannot tell from it at ``ALPHA``, "2" for the rest,
+    "undecided" where either side has fewer than 2 seeds (no test is possible)."""
+    best = score.idxmin() if low else score.idxmax()
+    others = [c for c in values if c != best]
+    raw = [stats.welch_p(values[best], values[c]) for c in others]
+    adjusted = stats.holm(raw)
+    out = {best: {"tier": "1", "p_vs_best": math.nan}}
+    for c, p in zip(others, adjusted):
+        if not math.isfinite(p):
+            out[c] = {"tier": "undecided", "p_vs_best": math.nan}
+        else:
+            out[c] = {"tier": "1" if p >= ALPHA else "2", "p_vs_best": p}
+    if len(values[best]) < 2 and others:
+        out[best]["tier"] = "undecided" if all(t["tier"] == "undecided" for c, t in out.items() if c != best) \
+            else out[best]["tier"]
+    return out

@@ -1,8 +1,9 @@
 """``ganzoo report DIR``: tables, figures and REPORT.md from a run store alone.
 
-Writes into DIR: ``runs.csv`` (one row per run), ``summary.csv`` (one row per dataset ×
-variant configuration: mean, std, 95 % bootstrap CI and count of every measure over
-seeds, the rank, runs ok, success rate), ``figures/*.png`` and ``REPORT.md``.
+Writes into DIR: ``runs.csv`` (one row per run, with its failure class), ``summary.csv``
+(one row per dataset × variant configuration: mean, std, 95 % t-interval and count of every
+measure over seeds, the rank and tier, the count of each failure class, success rate),
+``figures/*.png`` and ``REPORT.md``.
 
 REPORT.md is data and a template: this module computes the values and the tables
 (pandas ``to_markdown``) in :func:`report_data`; ``templates/report.md.j2`` (Jinja2) holds
@@ -11,8 +12,10 @@ the prose and the layout. The run frame and the summary come from :mod:`ganzoo.b
 Ranking: within a dataset, variants are ranked by the mean final value of the
 dataset's quality metric over seeds, where a seed that diverged or failed (no final
 value) counts as the worst final value seen on that dataset: a variant that fails
-often cannot rank first on its lucky seeds. Best marks (bold) go to the best mean
-of each column.
+often cannot rank first on its lucky seeds. Bold marks go, in the headline, to tier 1
+(not distinguishable from the best by Welch's t test, Holm-corrected), elsewhere to the
+best mean of a column; never to a configuration with a run that is not of class ok
+(collapsed, did not start, diverged or failed).
 """
 from __future__ import annotations
 
@@ -80,10 +83,23 @@ def fmt_cell(row: pd.Series, key: str) -> str:
     return fmt_num(mean)
 
 
-def best_mask(values: pd.Series, higher_better: Optional[bool]) -> pd.Series:
-    """True where the value is the column's best (ties all marked); nothing for a single row."""
+def all_ok(sub: pd.DataFrame) -> pd.Series:
+    """Configurations whose every run is of failure class ok (the only ones a bold mark may go to)."""
+    if "class:ok" not in sub:
+        return pd.Series(True, index=sub.index)
+    return sub["class:ok"] == sub["runs"]
+
+
+def best_mask(values: pd.Series, higher_better: Optional[bool],
+              eligible: Optional[pd.Series] = None) -> pd.Series:
+    """True where the value is the best among ``eligible`` rows (ties all marked); nothing for a
+    single row. A value better than every eligible one (a failed run's) is never marked."""
     v = pd.to_numeric(values, errors="coerce")
     if higher_better is None or v.notna().sum() < 2:
+        return pd.Series(False, index=values.index)
+    if eligible is not None:
+        v = v.where(eligible)
+    if not v.notna().any():
         return pd.Series(False, index=values.index)
     best = v.max() if higher_better else v.min()
     return v == best
@@ -102,7 +118,7 @@ def measure_table(sub: pd.DataFrame, measures: Sequence[Measure],
         if not sub[f"{m.key}:n"].fillna(0).any() and not (m.key == "ttq_s" and sub["threshold"].notna().any()):
             continue  # a column with no value at all (time-to-quality stays: "never reached")
         cells = sub.apply(lambda r: fmt_cell(r, m.key), axis=1)
-        marks = best_mask(sub[f"{m.key}:mean"], m.higher_better)
+        marks = best_mask(sub[f"{m.key}:mean"], m.higher_better, all_ok(sub))
         arrow = "" if m.higher_better is None else (" ↑" if m.higher_better else " ↓")
         table[m.label + arrow] = [f"**{c}**" if b else c for c, b in zip(cells, marks)]
     return table
@@ -110,6 +126,21 @@ def measure_table(sub: pd.DataFrame, measures: Sequence[Measure],
 
 def runs_ok(row) -> str:
     return f"{row['ok']}/{row['runs']}"
+
+
+def class_rate(name: str) -> Callable:
+    def rate(row) -> str:
+        n = row.get(f"class:{name}", 0)
+        return f"{n}/{row['runs']}" if n else "0"
+    return rate
+
+
+def failures_cell(row) -> str:
+    """``3 collapsed, 1 diverged``: the runs of a configuration that are not of class ok."""
+    from ganzoo.bench.failures import CLASSES
+
+    parts = [f"{int(row.get(f'class:{c}', 0))} {c}" for c in CLASSES[1:] if row.get(f"class:{c}", 0)]
+    return ", ".join(parts)
 
 
 def success(row) -> str:
@@ -182,6 +213,8 @@ def report_data(directory: Path, store: RunStore, records, df: pd.DataFrame, sum
         "not_in_report": not_in_report(starts, df),
         "quality": quality,
         "headline": _headline(summary, datasets) if quality else _headline_throughput(summary, datasets),
+        "intervals": interval_note(summary),
+        "comparison": _comparison(df, summary, figs) if quality else None,
         "published": published_results(summary) if quality else None,
         "sections": [dataset_section(d, df, summary, figs.get(d, {}), notes.get(d, "")) for d in datasets],
         "throughput_figure": figs.get("_all", {}).get("throughput"),
@@ -190,6 +223,15 @@ def report_data(directory: Path, store: RunStore, records, df: pd.DataFrame, sum
         "hyperparameters": _markdown(hyperparameter_table(records, datasets)),
         "environment": environment_table(records, df, store),
     }
+
+
+def _comparison(df: pd.DataFrame, summary: pd.DataFrame, figs) -> Optional[Dict[str, Any]]:
+    out = rank_comparison(df, summary)
+    if out is None:
+        return None
+    out.pop("test")
+    out["figure"] = figs.get("_all", {}).get("ranks")
+    return out
 
 
 def _bench_starts(store: RunStore) -> List[Dict[str, Any]]:
@@ -254,16 +296,18 @@ def published_results(summary: pd.DataFrame, refs=None) -> Optional[Dict[str, An
                               "label": ref.label})
             continue
         for _, r in hit.iterrows():
-            ok = pub.consistency(ref, r[f"{key}:mean"], r[f"{key}:ci_lo"], r[f"{key}:ci_hi"],
-                                 int(r[f"{key}:n"] or 0))
+            n = int(r[f"{key}:n"] or 0)
+            verdict = pub.consistency(ref, r[f"{key}:mean"], r[f"{key}:std"], n)
+            z = pub.z_score(ref, r[f"{key}:mean"], r[f"{key}:std"], n)
             rows.append({"variant": r["config"], "dataset": ref.dataset, "metric": ref.metric,
-                         "ours": fmt_cell(r, key), "published": ref.label, "ours vs published": pub.mark(ok)})
+                         "ours": fmt_cell(r, key) + f" (n = {n})", "published": ref.label,
+                         "z": "—" if not math.isfinite(z) else f"{z:.1f}", "ours vs published": pub.mark(verdict)})
     if not rows and not elsewhere:
         return None
     not_here = sorted({f"{r.variant} ({r.published_as}, {r.source})" for r in refs
                        if (r.variant, r.dataset) not in present
                        and r.dataset in set(summary["dataset"])})
-    return {"table": _markdown(pd.DataFrame(rows)) if rows else None, "se_width": f"{pub.SE_WIDTH:g}",
+    return {"table": _markdown(pd.DataFrame(rows)) if rows else None, "z_limit": f"{pub.Z_LIMIT:g}",
             "elsewhere": elsewhere, "not_here": not_here}
 
 
@@ -289,13 +333,16 @@ def _headline(summary: pd.DataFrame, datasets: List[str]) -> str:
             continue
         metric = sub["metric"].dropna().iloc[0]
         key = f"q.{metric}"
-        marks = best_mask(sub[f"{key}:mean"], not lower_is_better(metric))
         arrow = " ↓" if lower_is_better(metric) else " ↑"
+        ok = all_ok(sub)
         cells = {}
-        for (_, r), b in zip(sub.iterrows(), marks):
+        for (_, r), clean in zip(sub.iterrows(), ok):
             c = fmt_cell(r, key)
             rank = f" ({int(r['rank'])})" if np.isfinite(r["rank"]) else ""
-            cells[r["config"]] = (f"**{c}**" if b else c) + rank
+            tier = r.get("tier")
+            bold = tier == "1" and clean
+            bad = failures_cell(r)
+            cells[r["config"]] = (f"**{c}**" if bold else c) + rank + (f" · {bad}" if bad else "")
             if r["config"] not in configs:
                 configs.append(r["config"])
         cols[f"{d}: {metric}{arrow}"] = cells
@@ -305,6 +352,39 @@ def _headline(summary: pd.DataFrame, datasets: List[str]) -> str:
     for name, cells in cols.items():
         table[name] = [cells.get(c, "n/a") for c in configs]
     return _markdown(table)
+
+
+def interval_note(summary: pd.DataFrame) -> str:
+    """How many seeds the intervals rest on, dataset by dataset."""
+    parts = []
+    for d, g in summary.groupby("dataset", sort=False):
+        ns = sorted({int(n) for n in g["runs"]})
+        parts.append(f"{d} n = {'–'.join(map(str, [ns[0], ns[-1]] if len(ns) > 1 else ns))}")
+    return "; ".join(parts)
+
+
+def rank_comparison(df: pd.DataFrame, summary: pd.DataFrame) -> Optional[Dict[str, Any]]:
+    """:func:`ganzoo.bench.ranks.rank_test` as the report's table: mean ranks, the CD, and the
+    pairs it calls different. None when no dataset qualifies."""
+    from ganzoo.bench.ranks import rank_test
+
+    test, used = rank_test(df)
+    variants = test.names if test is not None else []
+    if test is None:
+        return None
+    order = np.argsort(test.mean_ranks)
+    best = order[0]
+    rows = []
+    for i in order:
+        beaten = [test.names[j] for j in order if test.different(i, j) and test.mean_ranks[j] > test.mean_ranks[i]]
+        rows.append({"variant": test.names[i], "mean rank": f"{test.mean_ranks[i]:.2f}",
+                     "vs the best": "—" if i == best else ("worse" if test.different(best, i) else
+                                                           "not distinguishable"),
+                     "significantly better than": ", ".join(beaten) or "—"})
+    pairs = sum(test.different(i, j) for i in range(len(variants)) for j in range(i + 1, len(variants)))
+    return {"table": _markdown(pd.DataFrame(rows)), "cd": f"{test.cd:.2f}", "p": f"{test.friedman_p:.2g}",
+            "blocks": test.blocks, "datasets": ", ".join(used), "k": len(variants), "pairs": pairs,
+            "alpha": f"{test.alpha:g}", "test": test}
 
 
 # ---- one dataset ------------------------------------------------------------------------
@@ -332,9 +412,14 @@ def _threshold(sub: pd.DataFrame, metric: str) -> Optional[str]:
 
 def _quality_tables(sub: pd.DataFrame, metrics: List[str]) -> Dict[str, str]:
     quality = measure_table(sub, [quality_measure(m) for m in metrics],
-                            extra={"arch": lambda r: r["arch"], "runs ok": runs_ok})
+                            extra={"arch": lambda r: r["arch"], "tier": lambda r: r.get("tier") or "—",
+                                   "not ok": lambda r: failures_cell(r) or "—"})
     best = Measure("best", f"best {metrics[0]} on the curve", not lower_is_better(metrics[0]), "stability")
-    stability = measure_table(sub, [best, *STABILITY], extra={"runs ok": runs_ok, "success": success})
+    rates = {"runs": lambda r: f"{r['runs']}", "ok": class_rate("ok"), "collapsed": class_rate("collapsed"),
+             "did not start": class_rate("did not start"), "diverged": class_rate("diverged"),
+             "failed": class_rate("failed"), "reached threshold": success}
+    # Loss oscillations and gradient norms stay in runs.csv: their units differ between variants.
+    stability = measure_table(sub, [best, *[m for m in STABILITY if m.key == "fall_back"]], extra=rates)
     return {"quality": _markdown(quality), "stability": _markdown(stability)}
 
 
@@ -349,15 +434,26 @@ def _throughput_table(sub: pd.DataFrame, runs: pd.DataFrame, quality: bool) -> p
 
 # ---- problems, protocol, environment -----------------------------------------------------------
 def problems_table(df: pd.DataFrame) -> Optional[str]:
-    """The diverged and failed runs, with the step and the reason; None when every run is ok."""
-    bad = df[df.status != OK]
+    """The runs not of class ok (collapsed, did not start, diverged, failed), with the step and
+    the reason; None when every run is ok."""
+    bad = df[df["class"] != OK] if "class" in df else df[df.status != OK]
     if bad.empty:
         return None
     return _markdown(pd.DataFrame({
-        "dataset": bad.dataset, "variant": bad.variant, "seed": bad.seed, "status": bad.status,
+        "dataset": bad.dataset, "variant": bad.variant, "seed": bad.seed,
+        "class": bad["class"] if "class" in bad else bad.status,
         "at step": bad.diverged_at.map(lambda s: "—" if s is None or not np.isfinite(s) else f"{int(s)}"),
-        "why": [r.divergence if r.status == "diverged" else (r.error or "") for r in bad.itertuples()],
+        "why": [r["divergence"] if r["status"] == "diverged" else (r["error"] or _class_evidence(r))
+                for _, r in bad.iterrows()],
     }))
+
+
+def _class_evidence(row: pd.Series) -> str:
+    """The final values that put a finished run in its class (``bench.failures``)."""
+    labels = {"q.covered_modes": "covered modes", "q.top_mode_share": "fullest mode's share of HQ samples",
+              "q.diversity": "diversity", "q.top_class_share": "largest class's share"}
+    return "; ".join(f"{label} {fmt_num(row[k])}" for k, label in labels.items()
+                     if k in row and pd.notna(row[k]))
 
 
 def protocol_table(records, datasets: List[str]) -> str:
@@ -429,7 +525,9 @@ def describe_extractor(proto: Dict[str, Any]) -> str:
 
 def describe_reference(ref: Any) -> str:
     if isinstance(ref, dict):
-        return f"{ref.get('dataset')} {ref.get('split')}: first {ref.get('n')} of {ref.get('of')}"
+        which = str(ref.get("which") or "")
+        held = f" ({which.split(' of ', 1)[1]})" if " of " in which else ""
+        return f"{ref.get('dataset')} {ref.get('split')}: first {ref.get('n')} of {ref.get('of')}{held}"
     return str(ref) if ref else "—"
 
 

@@ -140,7 +140,7 @@ DATASET_KEYS = {**TRAIN_KEYS, **EVAL_KEYS, "metric": S(str), "threshold": S(floa
                 "split": S(str), "data_root": S((str, list)), "options": S(dict), "arch": S(str, axis=True),
                 "seeds": S(list), "variants": S((str, list)), "overrides": S(dict),
                 "note": S(str)}
-VARIANT_KEYS = {"hparams": S(dict), "arch": S(str, axis=True)}
+VARIANT_KEYS = {"hparams": S(dict), "arch": S(str, axis=True), "seeds": S(list)}
 ON_CUDA_KEYS = {"profile": S(str), "workers": S(int, minimum=1), "threads_per_worker": S(int, minimum=0),
                 "max_minutes": MINUTES, "run_timeout_minutes": MINUTES,
                 "train": S(dict), "eval": S(dict), "datasets": S(dict)}
@@ -386,6 +386,8 @@ def _check_overrides(settings: Any, variants, archs, where: str) -> None:
     for vname, table in settings.items():
         here = f"{where}.{vname}]"
         _check_named_table(variants, vname, table, VARIANT_KEYS, here)
+        if "seeds" in table:  # this variant's own seeds (e.g. more of the cheap or central ones)
+            table["seeds"] = _check(table["seeds"], SEEDS, f"{here}: seeds")
         for a in _axis(table["arch"], f"{here}: arch", str) if "arch" in table else []:
             if a not in archs:
                 raise SuiteError(f"{here}: {archs.unknown_message(a)}")
@@ -622,7 +624,7 @@ def expand(suite: Suite, *, seeds: Optional[Sequence[int]] = None, steps: Option
             hp = cls.resolve_hparams(vset.get("hparams", {}))
             hp = {k: list(v) if isinstance(v, tuple) else v for k, v in hp.items()}
             t, e = dp.train, dp.eval
-            for seed, arch in itertools.product(seeds or dp.seeds or suite.seeds, archs):
+            for seed, arch in itertools.product(seeds or vset.get("seeds") or dp.seeds or suite.seeds, archs):
                 for bs in _axis(t["batch_size"], "batch_size", int):
                     for prec in _axis(t["precision"], "precision", str):
                         for perf in _axis(t["perf"], "perf", str):

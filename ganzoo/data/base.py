@@ -33,6 +33,7 @@ class TensorData:
     kind: ``"points"`` (2D toy sets) or ``"image"``.
     modes / mode_std: for toy mixtures, the mixture's centres ``[K, 2]`` and its σ.
     split: which split this is ("train", "test", ...); source: where it came from.
+    held_out: real data kept apart from training, the evaluation's reference (``holdout``).
     """
 
     name: str
@@ -45,6 +46,7 @@ class TensorData:
     modes: Optional[Tensor] = None
     mode_std: Optional[float] = None
     info: Dict[str, Any] = field(default_factory=dict)
+    held_out: Optional["TensorData"] = None
 
     def __post_init__(self):
         if self.x.ndim < 2 or self.x.shape[0] == 0:
@@ -92,14 +94,42 @@ def default_data_root(data_root: Optional[str | os.PathLike] = None) -> Path:
 
 
 def load(name: str, *, split: Optional[str] = None, data_root=None, download: bool = False,
-         device="cpu", **options) -> TensorData:
+         device="cpu", holdout: int = 0, **options) -> TensorData:
     """Load the dataset registered as ``name`` onto ``device``.
 
     split: "train" / "test" / None (the loader's default; for a directory holding only
     one split, that split). data_root: see :func:`default_data_root`. download: allow
     torchvision to fetch missing files. Extra ``options`` go to the loader (e.g. ``size``
     for ``folder``, ``n`` for toy sets); an unknown option is an error.
+    holdout: keep real images apart from training as the evaluation's reference (Lucic et
+    al. 2018 score against the test split): the test split when the train split is used and
+    the test split is on disk too, else the first ``holdout`` images of the split at hand,
+    which training then never sees.
     """
     loader = DATASETS.get(name)  # the first lookup imports ganzoo.data's loaders (registry.on_lookup)
     data = loader(split=split, data_root=data_root, download=download, **options)
+    if holdout:
+        data = hold_out(data, int(holdout), lambda s: loader(split=s, data_root=data_root, download=False,
+                                                               **options))
     return data.to(device)
+
+
+def hold_out(data: TensorData, n: int, load_split) -> TensorData:
+    """``data`` with a disjoint reference set in ``held_out`` (see :func:`load`)."""
+    if not 0 < n < len(data):
+        raise DataError(f"dataset {data.name!r}: holdout must be between 1 and {len(data) - 1} (the "
+                        f"{data.split} split has {len(data)} images), got {n}")
+    if data.split == "train":
+        try:
+            test = load_split("test")
+        except GanzooError:
+            test = None
+        if test is not None:
+            test.info["held_out"] = f"the whole test split ({len(test)} images); training uses the train split"
+            return replace(data, held_out=test)
+    ref = replace(data, x=data.x[:n], y=None if data.y is None else data.y[:n],
+                  info={**data.info, "held_out": f"images 0–{n - 1} of the {data.split} split, never trained on"})
+    train = replace(data, x=data.x[n:], y=None if data.y is None else data.y[n:], held_out=ref,
+                    info={**data.info, "trained_on": f"images {n}–{len(data) - 1} of the {data.split} split "
+                                                     f"({len(data) - n}); the first {n} are held out"})
+    return train

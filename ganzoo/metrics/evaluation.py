@@ -171,7 +171,7 @@ class _Job:
 
     def reference(self):
         if self.reference_split == self.data.split:
-            return self.data
+            return self.data if self.data.held_out is None else self.data.held_out
         from ganzoo.data import load
 
         options = {k: v for k, v in self.data.info.get("options", {}).items()}
@@ -192,7 +192,8 @@ def _points(job: _Job, *, n: int, n_modes: int, n_reference: Optional[int]):
     out: Dict[str, Any] = {}
     if data.modes is not None:
         stats = mode_stats(x[:n_modes], data)
-        out.update(modes=stats["modes"], hq_fraction=stats["hq_fraction"], reverse_kl=stats["reverse_kl"])
+        out.update({k: stats[k] for k in ("modes", "hq_fraction", "reverse_kl", "covered_modes", "overlap",
+                                          "top_mode_share")})
         if job.conditional:
             out["label_accuracy"] = cond.mode_label_accuracy(x[:n_modes], y[:n_modes], data.modes,
                                                               float(data.mode_std))
@@ -282,6 +283,12 @@ def _images(job: _Job, *, n, n_reference, n_modes, final, prc, extractor, incept
         else:
             stats = class_mode_stats(clf.predict(x[:n_modes]), clf.num_classes)
         out.update(modes=stats["modes"], reverse_kl=stats["reverse_kl"])
+        if "top_class_share" in stats:
+            out["top_class_share"] = stats["top_class_share"]
+        if not isinstance(clf, StackedExtractor):
+            out.update(sample_diversity(clf, x[:n], ref_x))
+            if final and data.held_out is not None:  # the reference was never trained on
+                out.update(memorisation(clf, x[:n], ref_x, data.x.cpu()))
     if job.conditional and clf is not None and clf.num_classes == data.num_classes:
         out[f"label_accuracy[{clf.name}]"] = cond.label_accuracy(x[:n], y[:n], clf) if finite else 0.0
         if final and finite and data.num_classes <= MAX_INTRA_FID_CLASSES and ref_y is not None:
@@ -302,9 +309,43 @@ def _images(job: _Job, *, n, n_reference, n_modes, final, prc, extractor, incept
     return out, proto
 
 
+DIVERSITY_SAMPLES = 1000
+
+
+@torch.no_grad()
+def _features(clf, x: Tensor, batch_size: int = 1000) -> Tensor:
+    dev = next(clf.parameters()).device
+    return torch.cat([clf(x[i:i + batch_size].to(dev).float())[0].double().cpu()
+                      for i in range(0, len(x), batch_size)])
+
+
+def sample_diversity(clf, generated: Tensor, reference: Tensor, n: int = DIVERSITY_SAMPLES) -> Dict[str, float]:
+    """``diversity``: the mean pairwise distance of generated samples over that of real ones, in
+    the classifier's features (the first ``n`` of each). One image repeated gives about 0, a
+    generator as varied as the data about 1: the collapse test of the failure classes."""
+    g, r = _features(clf, generated[:n]), _features(clf, reference[:n])
+    if len(g) < 2 or len(r) < 2:
+        return {}
+    return {"diversity": float(torch.pdist(g).mean() / torch.pdist(r).mean())}
+
+
+def memorisation(clf, generated: Tensor, held_out: Tensor, train: Tensor,
+                 n: int = DIVERSITY_SAMPLES) -> Dict[str, float]:
+    """``nn_ratio``: the median distance from a generated sample to its nearest training image,
+    over the same from a held-out real image, in the classifier's features (``n`` of each, all
+    of ``train``). Below 1, generated samples sit closer to the training images than new real
+    images do: a sign of memorisation (the nearest-neighbour test of Meehan et al. 2020,
+    arXiv:2004.05675, as a plain ratio of medians)."""
+    t = _features(clf, train)
+    d_gen = torch.cdist(_features(clf, generated[:n]), t).min(dim=1).values.median()
+    d_held = torch.cdist(_features(clf, held_out[:n]), t).min(dim=1).values.median()
+    return {"nn_ratio": float(d_gen / d_held)} if d_held > 0 else {}
+
+
 def _ref_desc(ref, n_ref: int) -> Dict[str, Any]:
     return {"dataset": ref.name, "split": ref.split, "n": n_ref, "of": len(ref),
-            "which": "the first n", "source": ref.source}
+            "which": "the first n" + (f" of {ref.info['held_out']}" if ref.info.get("held_out") else ""),
+            "source": ref.source}
 
 
 def _version(module: str) -> str:
