@@ -7,7 +7,8 @@ the next run cleans up. Unset (always, outside tests) it costs one dict lookup.
 
 Points: ``store-append`` (half a ``runs.jsonl`` line written), ``checkpoint-write``
 (half a checkpoint's temporary file written), ``samples-write`` (half a samples
-file's temporary file written).
+file's temporary file written), ``gpu-check-row`` (benchmarks/gpu_check.py, right after it
+wrote its files).
 
 ``GANZOO_TEST_STEP_DELAY=SECONDS`` makes every training step sleep that long, so the
 timing-sensitive tests can be checked on a machine slower than the one at hand.
@@ -20,7 +21,7 @@ from typing import Dict
 
 ENV = "GANZOO_KILL_AT"
 STEP_DELAY_ENV = "GANZOO_TEST_STEP_DELAY"
-POINTS = ("store-append", "checkpoint-write", "samples-write")
+POINTS = ("store-append", "checkpoint-write", "samples-write", "gpu-check-row")
 _hits: Dict[str, int] = {}
 
 

@@ -4,8 +4,9 @@
 
 - ``eager``: the variant's ``train_step`` as written, kernel after kernel.
 - ``compile``: the same step with G and D through :func:`torch.compile` (inductor).
-  Variants that differentiate D twice (gradient penalties) are refused by aot_autograd
-  ("does not currently support double backward").
+  Variants that differentiate D twice (gradient penalties, unrolled D updates) are refused
+  by aot_autograd ("does not currently support double backward"), so the mode is not tried
+  for them (:func:`compile_refusal`): a compile that is bound to fail costs tens of seconds.
 - ``graph``: the whole iteration — n_critic D steps, penalties, the G step, the RNG
   draws and the logged values — captured once as a CUDA graph and replayed
   (:mod:`torch.cuda.graphs`). A GAN step at small batch is a few hundred small kernels;
@@ -169,6 +170,15 @@ def prepare_nets(G: nn.Module, D: nn.Module, device: torch.device) -> bool:
     return True
 
 
+def channels_last_data(data):
+    """``data`` (a :class:`~ganzoo.data.base.TensorData`) with its images channels_last, the
+    layout of nets that :func:`prepare_nets` converted: batches gathered from it keep that
+    layout, so D's first convolution reads them without a layout copy. Other data as is."""
+    if data.x.dim() != 4:
+        return data
+    return replace(data, x=data.x.contiguous(memory_format=torch.channels_last))
+
+
 # ---- state: snapshot / restore, Python-side state ------------------------------------
 class Snapshot:
     """A copy of everything a training step changes — parameters, buffers, optimizer
@@ -309,14 +319,38 @@ class EagerRunner:
         return Snapshot((t.G, t.D), (t.opt_g, t.opt_d), t.device, tensors=t.variant.state.values())
 
 
+def compile_refusal(variant) -> str:
+    """Why :func:`torch.compile` cannot run ``variant``'s step, or '' when it may.
+
+    aot_autograd does not differentiate a compiled graph twice ("torch.compile with
+    aot_autograd does not currently support double backward"), and a step that does so
+    fails only after the compiler has spent tens of seconds on it. Declared, not probed:
+    a variant with a ``d_penalty`` (every gradient penalty is a double backward through D)
+    or one that declares ``double_backward = True`` (e.g. unrolled D updates).
+    """
+    from ganzoo.variants.base import Variant
+
+    cls = variant if isinstance(variant, type) else type(variant)  # a variant or its class
+    name = cls.registered_name or cls.__name__
+    if getattr(cls, "double_backward", False):
+        return f"variant {name!r} differentiates through a gradient (double backward)"
+    if getattr(cls, "d_penalty", Variant.d_penalty) is not Variant.d_penalty:
+        return f"variant {name!r} has a gradient penalty (a double backward through D)"
+    return ""
+
+
 class CompileRunner(EagerRunner):
     """G and D through :func:`torch.compile`; the step's Python (losses, optimizer
     calls) stays eager. The trainer's own G and D stay uncompiled for sampling and
-    evaluation (they share the parameters)."""
+    evaluation (they share the parameters). Not built for a step with a double backward
+    (:func:`compile_refusal`), which aot_autograd refuses."""
 
     mode = "compile"
 
     def __init__(self, trainer, row: LogRow, **compile_options):
+        refusal = compile_refusal(trainer.variant)
+        if refusal:
+            raise PerfUnavailable(self.mode, f"{refusal}, which torch.compile (aot_autograd) does not support")
         G = torch.compile(trainer.G, **compile_options)
         D = torch.compile(trainer.D, **compile_options)
         super().__init__(trainer, row, ctx=replace(trainer.context(), G=G, D=D))

@@ -53,13 +53,21 @@ def parse_shape(text: Union[str, Sequence[int]]) -> Tuple[int, ...]:
     return shape
 
 
+def synthetic_samples(shape: Sequence[int], batch: int = 0) -> int:
+    """How many synthetic samples to make: enough rows to gather from (at most 16,384, and
+    at most ~256 MB of float32), but never fewer than one ``batch`` — the trainer refuses a
+    batch larger than its dataset (the seed MLP at batch 32768 needs 32,768 rows)."""
+    size = math.prod(parse_shape(shape))
+    return max(256, int(batch), min(16384, 2 ** 26 // size))
+
+
 def synthetic_data(shape: Sequence[int], n: Optional[int] = None, num_classes: int = 10,
-                   device: Union[str, torch.device] = "cpu", seed: int = 0) -> TensorData:
-    """Random samples of ``shape`` (uniform in [-1, 1]) with ``num_classes`` labels."""
+                   device: Union[str, torch.device] = "cpu", seed: int = 0, batch: int = 0) -> TensorData:
+    """Random samples of ``shape`` (uniform in [-1, 1]) with ``num_classes`` labels;
+    ``n`` of them, else :func:`synthetic_samples` (at least ``batch``)."""
     shape = parse_shape(shape)
-    size = math.prod(shape)
-    if n is None:  # enough rows to gather from, at most ~256 MB
-        n = max(256, min(16384, 2 ** 26 // size))
+    if n is None:
+        n = synthetic_samples(shape, batch)
     gen = torch.Generator().manual_seed(seed)
     x = torch.rand((n, *shape), generator=gen).mul_(2).sub_(1)
     y = torch.randint(num_classes, (n,), generator=gen) if num_classes > 0 else None
@@ -68,14 +76,16 @@ def synthetic_data(shape: Sequence[int], n: Optional[int] = None, num_classes: i
                       kind="points" if len(shape) == 1 else "image", source="synthetic").to(device)
 
 
-def resolve_data(data: DataLike, device: torch.device) -> TensorData:
+def resolve_data(data: DataLike, device: torch.device, batch: int = 0) -> TensorData:
+    """A dataset name, a sample shape (synthetic data, at least ``batch`` samples) or a
+    :class:`TensorData`, on ``device``."""
     if isinstance(data, TensorData):
         return data.to(device)
     if isinstance(data, str) and not data.replace("x", "").isdigit():
         from ganzoo.data import load
 
         return load(data, device=device)
-    return synthetic_data(data, device=device)
+    return synthetic_data(data, device=device, batch=batch)
 
 
 # ---- FLOPs and the device's peak ------------------------------------------------------
@@ -260,6 +270,20 @@ def _calibrate(run, device: torch.device, seconds: float, probe: int = 5) -> int
     return max(probe, int(seconds * probe / max(dt, 1e-9)))
 
 
+def make_trainer(variant, arch: Optional[str] = None, data: DataLike = "1x28x28", *, batch: int = 64,
+                 precision: str = "fp32", perf: str = "auto", device: str = "auto", seed: int = 0,
+                 hparams: Optional[Dict[str, Any]] = None, z_dim: int = 100):
+    """The trainer :func:`measure_throughput` times: ``data`` resolved on the device
+    (synthetic data holds at least one batch), no evaluation, logging once in a long while."""
+    from ganzoo.trainer import TrainConfig, Trainer, pick_device
+
+    dev = pick_device(device)
+    tensors = resolve_data(data, dev, batch=batch)
+    config = TrainConfig(steps=10 ** 9, batch_size=batch, seed=seed, z_dim=z_dim, device=str(dev),
+                         precision=precision, perf=perf, log_every=10 ** 6, hparams=dict(hparams or {}))
+    return Trainer(variant, tensors, arch=arch, config=config)
+
+
 def measure_throughput(variant, arch: Optional[str] = None, data: DataLike = "1x28x28",
                        batch: int = 64, precision: str = "fp32", perf: str = "auto",
                        steps: Optional[int] = None, *, seconds: float = 2.0, warmup: int = 6,
@@ -271,26 +295,32 @@ def measure_throughput(variant, arch: Optional[str] = None, data: DataLike = "1x
 
         {variant, arch, data, shape, batch, precision, perf, perf_used, notices, device,
          steps, img_per_s, s_per_kimg, g_steps_per_s, ms_per_step, peak_mem_mib,
-         peak_mem_kind, flops_per_img, flops_per_step, peak_tflops, mfu, status, torch,
-         (baseline=True) plain_img_per_s, plain_ms_per_step, speedup}
+         peak_mem_kind, flops_per_img, flops_per_step, flops_error, channels_last, peak_tflops,
+         mfu, status, torch, (baseline=True) plain_img_per_s, plain_ms_per_step, speedup}
 
     ``perf`` is the trainer's mode (auto, eager, graph, compile). The rates come from
     :func:`ganzoo.bench.record.throughput`, as a bench run's do. ``peak_mem_mib`` /
     ``peak_mem_kind``: peak memory of the warm-up and timed steps, as a bench run measures it
     (:class:`ganzoo.bench.memory.TrainingPeakMemory`: CUDA's max allocated; on CPU the
     process's peak resident set). ``mfu`` needs ``flops``
-    and ``peak``. ``status`` is "diverged" when a loss became non-finite (the rate is
+    and ``peak``; when counting FLOPs fails, ``flops_error`` says why, ``mfu`` is None and
+    the rates are measured all the same. ``status`` is "diverged" when a loss became non-finite (the rate is
     still a rate).
     """
-    from ganzoo.trainer import TrainConfig, Trainer, device_name, pick_device
+    from ganzoo.trainer import device_name
 
     mode = perf
-    dev = pick_device(device)
-    tensors = resolve_data(data, dev)
-    config = TrainConfig(steps=10 ** 9, batch_size=batch, seed=seed, z_dim=z_dim, device=str(dev),
-                         precision=precision, perf=mode, log_every=10 ** 6, hparams=dict(hparams or {}))
-    trainer = Trainer(variant, tensors, arch=arch, config=config)
-    step_flops = flops_per_step(trainer) if flops else None
+    trainer = make_trainer(variant, arch, data, batch=batch, precision=precision, perf=perf, device=device,
+                           seed=seed, hparams=hparams, z_dim=z_dim)
+    dev, tensors = trainer.device, trainer.data
+    notices = []
+    step_flops, flops_error = None, None
+    if flops:  # MFU is a nicety: a FlopCounter that breaks (another torch) costs the MFU, not the row
+        try:
+            step_flops = flops_per_step(trainer)
+        except Exception as err:  # noqa: BLE001
+            flops_error = _perf.first_line(err)
+            notices.append(f"no MFU: counting FLOPs failed ({flops_error})")
     if dev.type == "cuda":
         torch.cuda.empty_cache()  # blocks cached by earlier work do not count
     memory = TrainingPeakMemory(dev)  # from here on: warm-up, calibration, timed steps
@@ -310,9 +340,10 @@ def measure_throughput(variant, arch: Optional[str] = None, data: DataLike = "1x
         "variant": trainer.variant.name, "arch": trainer.arch, "data": tensors.name,
         "shape": list(tensors.shape), "batch": batch, "n_critic": trainer.variant.n_critic,
         "precision": precision, "perf": mode, "perf_used": trainer.runner.mode,
-        "notices": list(trainer.runner.notices), "device": device_name(dev), "steps": steps,
+        "notices": list(trainer.runner.notices) + notices, "device": device_name(dev), "steps": steps,
         **{k: getattr(speed, k) for k in RATES}, **peak_mem,
         "flops_per_step": step_flops, "flops_per_img": step_flops / per_step if step_flops else None,
+        "flops_error": flops_error, "channels_last": trainer.channels_last,
         "peak_tflops": None, "mfu": None, "status": trainer.history.status, "torch": torch.__version__,
     }
     if peak:

@@ -191,6 +191,8 @@ class Trainer:
         self.variant.state = {k: torch.as_tensor(v).detach().clone().to(self.device)  # ints stay ints
                               for k, v in self.variant.initial_state().items()}
         self.channels_last = perf.prepare_nets(self.G, self.D, self.device)
+        if self.channels_last:  # real images in D's layout too: no NCHW -> NHWC copy per batch
+            self.data = perf.channels_last_data(self.data)
         hp = self.variant.hp
         # Fused Adam (CPU and CUDA), capturable when the step may become a CUDA graph.
         self._opt_options = perf.optimizer_options(hp["optimizer"], self.device, self.config.perf)

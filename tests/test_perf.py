@@ -178,6 +178,51 @@ def test_a_compile_failure_mid_step_restores_everything_and_falls_back(ring8, mo
     assert values == eager
 
 
+@pytest.mark.parametrize("variant", ["wgan-gp", "r1", "dragan", "unrolled"])
+def test_compile_is_not_tried_for_a_double_backward(ring8, monkeypatch, variant):
+    """aot_autograd refuses a double backward, after tens of seconds of compiling: auto skips
+    compile for such a step at once, and an explicit --perf compile says why."""
+    def never(*args, **kwargs):
+        raise AssertionError("torch.compile called for a step it cannot compile")
+
+    monkeypatch.setattr(perf.torch, "compile", never)
+    trainer = Trainer(variant, ring8, config=cpu_config(steps=2))
+    trainer.runner = perf.Runner(trainer, "auto", modes=("compile", "eager"))
+    trainer.fit()
+    assert trainer.runner.mode == "eager" and "double backward" in trainer.runner.notices[0]
+    explicit = Trainer(variant, ring8, config=cpu_config(steps=2, perf="compile"))
+    with pytest.raises(perf.PerfError, match="double backward.*torch.compile"):
+        explicit.fit()
+
+
+def test_compile_is_tried_where_no_double_backward_is_declared():
+    from ganzoo.registry import VARIANTS
+
+    refused = {name for name in VARIANTS.names() if perf.compile_refusal(VARIANTS.get(name))}
+    assert refused == {"wgan-gp", "r1", "dragan", "unrolled"}
+    assert perf.compile_refusal(NonSaturating()) == ""
+
+
+def test_conv_nets_in_channels_last_get_channels_last_data(monkeypatch):
+    """On CUDA conv nets are channels_last, and so are the real images (no layout copy per
+    batch); emulated here by converting the nets as on CUDA."""
+    def as_on_cuda(G, D, device):
+        G.to(memory_format=torch.channels_last)
+        D.to(memory_format=torch.channels_last)
+        return True
+
+    monkeypatch.setattr(perf, "prepare_nets", as_on_cuda)
+    data = synthetic_data("1x8x8", n=256)
+    trainer = Trainer("nsgan", data, arch="dcgan", config=cpu_config(steps=2))
+    assert trainer.data.x.is_contiguous(memory_format=torch.channels_last)
+    real, _ = trainer.data.batch(16)
+    assert real.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(trainer.data.x, data.x)  # same values, another layout
+    assert trainer.fit().status == "ok"
+    points = Trainer("nsgan", synthetic_data("2", n=256), config=cpu_config(steps=1)).data.x
+    assert points.is_contiguous()  # 2-D data as it was
+
+
 @pytest.mark.skipif(not os.environ.get("GANZOO_TEST_COMPILE"),
                     reason="torch.compile on the CPU takes 20-50 s here; set GANZOO_TEST_COMPILE=1")
 def test_compile_mode_matches_eager_on_cpu(ring8):
@@ -287,6 +332,14 @@ def test_cuda_graph_run_resumes_like_an_uninterrupted_one(tmp_path):
     resumed = Trainer.from_checkpoint(tmp_path / "c.pt", data=data)
     values = resumed.fit().values
     assert values["d_loss"] == pytest.approx(full["d_loss"], rel=1e-3, abs=1e-4)
+
+
+@needs_cuda
+def test_cuda_conv_nets_and_their_data_are_channels_last():
+    data = synthetic_data("3x64x64", n=256)
+    trainer = Trainer("nsgan", data, arch="dcgan", config=gpu_config(batch_size=32, steps=4, precision="bf16"))
+    assert trainer.channels_last and trainer.data.x.is_contiguous(memory_format=torch.channels_last)
+    assert trainer.fit().status == "ok"
 
 
 @needs_cuda

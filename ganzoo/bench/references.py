@@ -19,7 +19,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 from ganzoo.bench.suite import SUITE_DIR
 from ganzoo.errors import ConfigError

@@ -24,7 +24,9 @@ there. The trainer owns devices, precision, schedule, history and checkpoints.
 Declared, not guessed: ``d_output`` (what D's raw output is: "logits" for a logistic D,
 which can saturate; "critic" for a Wasserstein critic; "scores" for any other real score,
 e.g. hinge or least squares), ``graph_safe`` (False when the step keeps Python-side state a
-CUDA graph would freeze), and the logged keys (:data:`LOGGED_KEYS`, which the stability
+CUDA graph would freeze), ``double_backward`` (True when the step differentiates through a
+gradient outside ``d_penalty``, e.g. unrolled D updates; a ``d_penalty`` counts as one by
+itself: torch.compile is then not tried, see :func:`ganzoo.perf.compile_refusal`), and the logged keys (:data:`LOGGED_KEYS`, which the stability
 figures read).
 
 ``d_real`` / ``d_fake`` are the raw discriminator outputs (logits or critic values),
@@ -217,6 +219,10 @@ class Variant:
     # False: the step changes Python-side state between calls, which a CUDA graph would
     # freeze at capture; the graph mode is then never tried (ganzoo.perf).
     graph_safe: ClassVar[bool] = True
+    # True: the step differentiates through a gradient (create_graph=True) outside d_penalty,
+    # which torch.compile's aot_autograd refuses; the compile mode is then never tried
+    # (ganzoo.perf.compile_refusal). A d_penalty counts as such a step without saying so.
+    double_backward: ClassVar[bool] = False
     # Smallest valid value of integer hyperparameters (e.g. {"pack": 1}); merged along the
     # class hierarchy like ``defaults``.
     hp_minimum: ClassVar[Dict[str, int]] = {"n_critic": 1}

@@ -37,6 +37,7 @@ class UnrolledGAN(Vanilla):
     paper = "arXiv:1611.02163 (Metz, Poole, Pfau & Sohl-Dickstein 2017, eq. 5-7)"
     defaults = dict(optimizer="adam", lr_g=1e-3, lr_d=1e-4, betas=(0.5, 0.999), n_critic=1, unroll_steps=5)
     graph_safe = False  # not yet verified under CUDA graph capture (no GPU in the session that wrote it)
+    double_backward = True  # G's gradient goes through D's unrolled updates (torch.compile refuses it)
     hp_minimum = {"unroll_steps": 0}
 
     def real_images_per_step(self, batch_size: int) -> int:
