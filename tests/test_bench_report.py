@@ -5,6 +5,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import t as scipy_t
+from scipy.stats import ttest_ind as scipy_ttest
 
 from ganzoo.bench import stats
 from ganzoo.bench.compare import compare
@@ -71,11 +73,10 @@ def test_summary_means_cis_ranks_and_best_marks(hand_store):
         assert summary.loc[v, "q.fid:mean"] == pytest.approx(np.mean(ok))
         assert summary.loc[v, "q.fid:std"] == pytest.approx(np.std(ok, ddof=1))
         assert summary.loc[v, "q.fid:n"] == len(ok)
-        # Percentile bootstrap of the mean of 2 or 3 distinct values: the extreme resamples
-        # (all draws the minimum, or the maximum) have probability 1/n^n >= 1/27 > 2.5 %,
-        # so the 95 % interval is exactly [min, max].
-        assert summary.loc[v, "q.fid:ci_lo"] == pytest.approx(min(ok))
-        assert summary.loc[v, "q.fid:ci_hi"] == pytest.approx(max(ok))
+        # Student's t interval: mean ± t(0.975, n - 1) · s / sqrt(n)
+        half = scipy_t.ppf(0.975, len(ok) - 1) * np.std(ok, ddof=1) / np.sqrt(len(ok))
+        assert summary.loc[v, "q.fid:ci_lo"] == pytest.approx(np.mean(ok) - half)
+        assert summary.loc[v, "q.fid:ci_hi"] == pytest.approx(np.mean(ok) + half)
     assert summary.loc["c", "ok"] == 2 and summary.loc["c", "diverged"] == 1
     # success: seeds whose curve reached fid <= 15 (c's diverged seed has no curve)
     assert summary.loc["b", "success_rate"] == 1.0 and summary.loc["a", "success_rate"] == 0.0
@@ -88,9 +89,10 @@ def test_summary_means_cis_ranks_and_best_marks(hand_store):
     fid_col = header.index("fid ↓")
     by_variant = {r[header.index("variant")]: r for r in rows}
     assert [r[header.index("variant")] for r in rows] == ["b", "c", "a"]  # sorted by rank
-    assert by_variant["c"][fid_col] == "**8.50 [8.00, 9.00]**"  # best mean among finished seeds
-    assert not by_variant["b"][fid_col].startswith("**")
-    assert by_variant["c"][header.index("runs ok")] == "2/3"
+    # c has the best mean of its finished seeds, but a diverged seed: never bold; b is the best clean one
+    assert by_variant["c"][fid_col] == "8.50 [2.15, 14.9]"
+    assert by_variant["b"][fid_col].startswith("**11.2 [")
+    assert by_variant["c"][header.index("not ok")] == "1 diverged"
     header, rows = table_rows(md, "### Throughput and time-to-quality")
     ips = {r[header.index("variant")]: r[header.index("img/s ↑")] for r in rows}
     assert ips["b"].startswith("**2,001") and not ips["a"].startswith("**")
@@ -132,11 +134,15 @@ A6 = [10.0, 11.0, 12.0, 13.0, 14.0, 15.0]
 def test_compare_flags_a_real_difference(tmp_path):
     a = write_store(tmp_path / "a", A6)
     b = write_store(tmp_path / "b", [v + 20 for v in A6])
-    table, text = compare(a, b)
+    table, text = compare(a, b)  # Welch's t test
     row = table[table.measure == "fid"].iloc[0]
     assert row["delta"] == pytest.approx(20.0)
-    assert row["p"] == pytest.approx(2 / 924)  # exact two-sided Mann-Whitney, complete separation, 6 v 6
+    assert row["p"] == pytest.approx(scipy_ttest(A6, [v + 20 for v in A6], equal_var=False).pvalue)
+    assert row["hedges_g"] == pytest.approx((1 - 3 / 39) * 20.0 / np.std(A6, ddof=1))  # effect size
     assert row["sig"] == "**" and row["verdict"] == "▼ B worse"  # fid: lower is better
+    assert "Hedges' g" in text
+    table_m, _ = compare(a, b, test="mannwhitney")
+    assert table_m[table_m.measure == "fid"].iloc[0]["p"] == pytest.approx(2 / 924)  # exact, complete separation
     table_b, _ = compare(a, b, test="bootstrap")
     assert table_b[table_b.measure == "fid"].iloc[0]["sig"] != ""
 
@@ -144,7 +150,7 @@ def test_compare_flags_a_real_difference(tmp_path):
 def test_compare_does_not_flag_a_null_difference(tmp_path):
     a = write_store(tmp_path / "a", A6)
     b = write_store(tmp_path / "b", [12.0, 10.0, 15.0, 11.0, 14.0, 13.0])  # the same values, reshuffled
-    for test in ("mannwhitney", "bootstrap"):
+    for test in ("welch", "mannwhitney", "bootstrap"):
         table, _ = compare(a, b, test=test)
         row = table[table.measure == "fid"].iloc[0]
         assert row["delta"] == pytest.approx(0.0) and row["sig"] == ""
@@ -153,10 +159,17 @@ def test_compare_does_not_flag_a_null_difference(tmp_path):
 def test_compare_says_when_seeds_are_too_few(tmp_path, capsys):
     a = write_store(tmp_path / "a", [1.0, 2.0, 3.0])
     b = write_store(tmp_path / "b", [100.0, 200.0, 300.0])
-    assert main(["compare", str(a), str(b)]) == 0
+    assert main(["compare", str(a), str(b), "--test", "mannwhitney"]) == 0
     out = capsys.readouterr().out
     assert "smallest attainable Mann-Whitney p-value is 0.1" in out
     assert "| nsgan" in out and "fid" in out
+    c = write_store(tmp_path / "c", [101.0, 102.0, 103.0])
+    assert main(["compare", str(a), str(c)]) == 0  # Welch's t test can call it with 3 seeds a side
+    out = capsys.readouterr().out
+    assert "smallest attainable" not in out and "** ▼ B worse" in out
+    one_a, one_b = write_store(tmp_path / "one_a", [1.0]), write_store(tmp_path / "one_b", [2.0])
+    assert main(["compare", str(one_a), str(one_b)]) == 0
+    assert "no test can reach significance" in capsys.readouterr().out
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
@@ -241,7 +254,7 @@ def test_failed_diverged_skipped_and_unrun_runs_are_reported(tmp_path):
     md = write_report(tmp_path, figures=False).read_text()
     assert headings(md) == [
         "# ganzoo benchmark: `left-out`", "## Headline", "## digits", "### Quality (final evaluation)",
-        "### Stability", "### Throughput and time-to-quality", "## Diverged and failed runs", "## Protocol",
+        "### Stability", "### Throughput and time-to-quality", "## Runs that are not ok", "## Protocol",
         "## Environment", "## Files",
     ]
     assert "A suite with gaps.\n\n> **Profile.** tiny, for a test.\n" in md
@@ -249,8 +262,8 @@ def test_failed_diverged_skipped_and_unrun_runs_are_reported(tmp_path):
     gaps = md.split("**Not in this report:**", 1)[1].split("\n## ", 1)[0]
     assert "- dataset mnist skipped (optional, data not found): /nowhere/mnist" in gaps
     assert "- **1 planned run(s) did not run** (time budget or interruption): c · digits · seed 0" in gaps
-    header, rows = table_rows(md, "## Diverged and failed runs")
-    assert header == ["dataset", "variant", "seed", "status", "at step", "why"]
+    header, rows = table_rows(md, "## Runs that are not ok")
+    assert header == ["dataset", "variant", "seed", "class", "at step", "why"]
     assert sorted(rows) == [["digits", "a", "2", "failed", "—", "RuntimeError: out of cheese"],
                             ["digits", "b", "0", "diverged", "15", "non-finite loss"]]
     assert md.endswith("`samples/`: the samples they show.\n")
@@ -259,8 +272,8 @@ def test_failed_diverged_skipped_and_unrun_runs_are_reported(tmp_path):
 def test_a_report_of_clean_runs_says_none_diverged(tmp_path):
     write_store(tmp_path, [10.0, 11.0])
     md = write_report(tmp_path, figures=False).read_text()
-    problems = md.split("## Diverged and failed runs", 1)[1].split("\n## ", 1)[0]
-    assert problems.strip() == "None: every run finished without diverging."
+    problems = md.split("## Runs that are not ok", 1)[1].split("\n## ", 1)[0]
+    assert problems.strip() == "None: every run is of class ok."
     assert "**Not in this report:**" not in md
 
 
@@ -270,7 +283,7 @@ def test_a_report_without_quality_headlines_throughput(tmp_path):
         store.append(record("ring8", v, 0, metric=None, img_per_s=ips))
     md = write_report(tmp_path, figures=False).read_text()
     assert headings(md) == ["# ganzoo benchmark: `hand`", "## Headline: real images per second", "## ring8",
-                            "### Throughput", "## Diverged and failed runs", "## Protocol", "## Environment",
+                            "### Throughput", "## Runs that are not ok", "## Protocol", "## Environment",
                             "## Files"]
     header, rows = table_rows(md, "## Headline: real images per second")
     assert header == ["variant", "ring8"] and rows[1][1].startswith("**2,000")

@@ -2,12 +2,13 @@
 
 Runs are matched on dataset × variant × arch × batch size × precision × perf (not on
 run_id: comparing two commits or two hyperparameter sets is the point). For every
-measure both sides have, the table shows A and B (mean [95 % bootstrap CI] over
-seeds), the delta B − A, its relative size, the two-sided p-value of a test over
+measure both sides have, the table shows A and B (mean [95 % t-interval] over
+seeds), the delta B − A, its relative size, the effect size (Hedges' g: the delta in
+pooled standard deviations, small-sample corrected), the two-sided p-value of a test over
 seeds, and a mark: ``*`` p < 0.05, ``**`` p < 0.01, with ▲ when B is better and ▼
-when B is worse. The test is Mann-Whitney U (default; with 3 seeds a side it cannot
-reach p < 0.05, which the output says) or ``bootstrap`` (the 95 % / 99 % bootstrap
-CI of the difference of means excludes 0; reported as p < 0.05 / p < 0.01).
+when B is worse. The test is Welch's t test (default), Mann-Whitney U (with 3 seeds a
+side it cannot reach p < 0.05, which the output says) or ``bootstrap`` (the 95 % / 99 %
+bootstrap CI of the difference of means excludes 0; reported as p < 0.05 / p < 0.01).
 """
 from __future__ import annotations
 
@@ -33,7 +34,9 @@ from ganzoo.bench.report import fmt_num
 from ganzoo.bench.store import RunStore
 from ganzoo.errors import ConfigError, MissingFileError
 
-TESTS = ("mannwhitney", "bootstrap")
+TESTS = ("welch", "mannwhitney", "bootstrap")
+TEST_NAMES = {"welch": "Welch's t test (two-sided, unequal variances)", "mannwhitney": "Mann-Whitney U (two-sided)",
+              "bootstrap": "bootstrap CI of the difference of means"}
 
 
 def load_runs(directory) -> pd.DataFrame:
@@ -48,6 +51,8 @@ def _p_value(a: List[float], b: List[float], test: str) -> float:
     """Mann-Whitney U's p-value; for ``bootstrap`` only a bound (shown as "< 0.01",
     "< 0.05" or "≥ 0.05"): 0.005 when the 99 % CI of the difference excludes 0,
     0.04 when only the 95 % one does, else 1."""
+    if test == "welch":
+        return stats.welch_p(a, b)
     if test == "mannwhitney":
         return stats.mann_whitney(a, b)
     lo95, hi95 = stats.bootstrap_diff_ci(a, b, 0.95)
@@ -76,7 +81,7 @@ def _cell(values: List[float]) -> str:
     return fmt_num(s.mean)
 
 
-def compare_frames(a: pd.DataFrame, b: pd.DataFrame, test: str = "mannwhitney",
+def compare_frames(a: pd.DataFrame, b: pd.DataFrame, test: str = "welch",
                    measures: Optional[List[str]] = None) -> pd.DataFrame:
     """Long table: one row per matched configuration × measure."""
     if test not in TESTS:
@@ -110,7 +115,8 @@ def compare_frames(a: pd.DataFrame, b: pd.DataFrame, test: str = "mannwhitney",
                 "A": _cell(va), "B": _cell(vb), "n_A": sa.n, "n_B": sb.n,
                 "A_mean": sa.mean, "B_mean": sb.mean, "delta": delta,
                 "delta_pct": 100.0 * delta / abs(sa.mean) if sa.mean else math.nan,
-                "p": p, "min_p": stats.min_p_value(sa.n, sb.n), "sig": mark,
+                "hedges_g": stats.hedges_g(va, vb),
+                "p": p, "min_p": stats.min_p_value(sa.n, sb.n) if test == "mannwhitney" else math.nan, "sig": mark,
                 "verdict": "" if not mark else ("▲ B better" if better else "▼ B worse" if better is False else "differs"),
             })
     return pd.DataFrame(rows)
@@ -118,8 +124,9 @@ def compare_frames(a: pd.DataFrame, b: pd.DataFrame, test: str = "mannwhitney",
 
 def render(table: pd.DataFrame, dir_a, dir_b, test: str) -> str:
     lines = ["# ganzoo compare", "", f"- A: `{dir_a}`", f"- B: `{dir_b}`",
-             f"- test over seeds: {'Mann-Whitney U (two-sided)' if test == 'mannwhitney' else 'bootstrap CI of the difference of means'}; "
-             "`*` p < 0.05, `**` p < 0.01; Δ = B − A; cells: mean [95 % bootstrap CI].", ""]
+             f"- test over seeds: {TEST_NAMES[test]}; "
+             "`*` p < 0.05, `**` p < 0.01 (not corrected for the number of cells); Δ = B − A; g: Hedges' g "
+             "(Δ in pooled standard deviations); cells: mean [95 % t-interval of the mean].", ""]
     if table.empty:
         return "\n".join(lines + ["No configuration (dataset × variant × arch × batch × precision × perf) "
                                   "is in both result sets.", ""])
@@ -132,12 +139,15 @@ def render(table: pd.DataFrame, dir_a, dir_b, test: str) -> str:
         if floor >= 0.05:
             lines += [f"> With these seed counts the smallest attainable Mann-Whitney p-value is "
                       f"{floor:.3g}, so no difference can reach p < 0.05; use more seeds or "
-                      f"`--test bootstrap` (which is optimistic with few seeds).", ""]
+                      f"`--test welch` (the default).", ""]
+    if int(table[["n_A", "n_B"]].min(axis=1).max()) < 2:
+        lines += ["> Every cell has one seed on a side: no test can reach significance; run more seeds.", ""]
     for dataset, g in table.groupby("dataset", sort=False):
         show = pd.DataFrame({
             "variant": g["variant"], "measure": g["measure"], "A": g["A"], "B": g["B"],
             "Δ": g["delta"].map(fmt_num),
             "Δ %": g["delta_pct"].map(lambda x: "—" if not np.isfinite(x) else f"{x:+.1f}%"),
+            "g": g["hedges_g"].map(lambda x: "—" if not np.isfinite(x) else f"{x:+.2f}"),
             "p": g["p"].map(lambda p: _show_p(p, test)),
             "": (g["sig"] + " " + g["verdict"]).str.strip(),
         })
@@ -176,7 +186,7 @@ def settings_differences(dir_a, dir_b, limit: int = 12) -> List[str]:
     return notes[:limit] + ([f"… and {len(notes) - limit} more"] if len(notes) > limit else [])
 
 
-def compare(dir_a, dir_b, test: str = "mannwhitney", out: Optional[str] = None):
+def compare(dir_a, dir_b, test: str = "welch", out: Optional[str] = None):
     """Compare two bench directories; returns (table, markdown). Writes OUT.md/OUT.csv if asked."""
     table = compare_frames(load_runs(dir_a), load_runs(dir_b), test=test)
     table.attrs["differences"] = settings_differences(dir_a, dir_b)

@@ -97,8 +97,8 @@ def add_compare(sub) -> None:
     p = sub.add_parser("compare", help="two bench directories side by side, with deltas and significance")
     p.add_argument("dir_a")
     p.add_argument("dir_b")
-    p.add_argument("--test", choices=("mannwhitney", "bootstrap"), default="mannwhitney",
-                   help="test over seeds (default: Mann-Whitney U)")
+    p.add_argument("--test", choices=("welch", "mannwhitney", "bootstrap"), default="welch",
+                   help="test over seeds (default: Welch's t test)")
     p.add_argument("--out", default=None, help="also write OUT.md and OUT.csv")
 
 
