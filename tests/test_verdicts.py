@@ -20,7 +20,8 @@ SHARED_MNIST = find_shared_mnist()
 needs_mnist = pytest.mark.skipif(SHARED_MNIST is None, reason="the MNIST test split is not on this machine "
                                  "(../shared/data/mnist-t10k or $GANZOO_MNIST_DIR)")
 
-MODE_KEYS = ("modes", "hq_fraction", "covered_modes", "overlap", "top_mode_share")
+MODE_KEYS = ("modes", "hq_fraction", "covered_modes", "overlap", "top_mode_share", "clustered_modes",
+             "nearest_modes")
 
 
 def _cloud(data, n=2500, seed=0):
@@ -76,22 +77,28 @@ def test_2d_failure_classes_from_what_the_samples_look_like():
         "two modes": _clusters(ring, 1.0, modes=[0, 4]),
         "centre": 0.05 * torch.randn(2500, 2),  # stuck at the origin, as wgan on ring8
         "disc": _cloud(ring),
+        "ring": torch.stack([torch.cos(t := torch.rand(2500) * 6.2832), torch.sin(t)], 1),  # the support, no modes
         "all modes": _clusters(ring, 1.5),
+        "all modes, 10 sigma wide": _clusters(ring, 10.0),  # what nsgan draws at 1,000 steps
+        "all modes, off-centre": _clusters(ring, 2.0) + torch.tensor([0.08, 0.0]),  # cgan's warped clusters
     }.items():
         s = mode_stats(samples, ring)
         row = {"status": "ok", "num_modes": 8, **{f"q.{k}": s[k] for k in MODE_KEYS}}
         classes[name] = failure_class(row)
     assert classes == {"one mode": COLLAPSED, "two modes": COLLAPSED, "centre": NOT_STARTED,
-                       "disc": NOT_STARTED, "all modes": OK}
+                       "disc": NOT_STARTED, "ring": NOT_STARTED, "all modes": OK,
+                       "all modes, 10 sigma wide": OK, "all modes, off-centre": OK}
 
 
 def test_image_failure_classes():
-    one_image = {"status": "ok", "q.diversity": 0.05, "q.top_class_share": 1.0, "q.precision[x]": 0.9}
-    one_digit = {"status": "ok", "q.diversity": 0.6, "q.top_class_share": 0.8, "q.precision[x]": 0.9}
-    noise = {"status": "ok", "q.diversity": 0.9, "q.top_class_share": 0.3, "q.precision[x]": 0.0}
-    varied = {"status": "ok", "q.diversity": 0.8, "q.top_class_share": 0.12, "q.precision[x]": 0.5}
-    assert [failure_class(r) for r in (one_image, one_digit, noise, varied)] == \
-        [COLLAPSED, COLLAPSED, NOT_STARTED, OK]
+    one_image = {"status": "ok", "q.duplicates": 1.0, "q.top_class_share": 1.0, "q.precision[x]": 0.9}
+    one_per_label = {"status": "ok", "q.duplicates": 0.97, "q.top_class_share": 0.12, "q.precision[x]": 0.5}
+    one_digit = {"status": "ok", "q.duplicates": 0.1, "q.top_class_share": 0.8, "q.precision[x]": 0.9}
+    noise = {"status": "ok", "q.duplicates": 0.0, "q.top_class_share": 0.3, "q.precision[x]": 0.0}
+    varied = {"status": "ok", "q.duplicates": 0.02, "q.top_class_share": 0.12, "q.precision[x]": 0.5}
+    older = {"status": "ok", "q.diversity": 0.05, "q.precision[x]": 0.5}  # a store from before duplicates
+    assert [failure_class(r) for r in (one_image, one_per_label, one_digit, noise, varied, older)] == \
+        [COLLAPSED, COLLAPSED, COLLAPSED, NOT_STARTED, OK, COLLAPSED]
     assert failure_class({**varied, "status": "diverged"}) == "diverged"
     assert failure_class({**one_image, "status": "failed"}) == "failed"
 
@@ -103,7 +110,7 @@ def test_a_collapsed_run_with_the_best_value_is_never_bold(tmp_path):
         for variant, (fid, prec, div) in {"collapsed": (30.0, 0.95, 0.05), "varied": (40.0, 0.5, 0.8),
                                           "noisy": (60.0, 0.4, 0.7)}.items():
             rec = record("digits", variant, seed, fid=fid + seed, metric="FID[x]")
-            rec["final"] = {"FID[x]": fid + seed, "precision[x]": prec, "diversity": div, "top_class_share": 0.2}
+            rec["final"] = {"FID[x]": fid + seed, "precision[x]": prec, "duplicates": 1.0 - div, "top_class_share": 0.2}
             store.append(rec)
     text = write_report(tmp_path, figures=False).read_text()
     _, rows = table_rows(text, "## Headline")

@@ -7,24 +7,31 @@ also says whether what it learned is a generator at all:
 
 - **diverged**: a non-finite loss or metric, or a logistic D saturated for good
   (``bench.stability``); **failed**: an error or a time-out.
-- **2D mixtures** (from the mode measures of ``metrics.modes``, 2,500 samples):
-  - *did not start*: no mode is covered, i.e. no mode holds more high-quality samples
-    than a uniform cloud over the data would put there (p < 0.001). A generator stuck
-    at the origin, a cloud or a filled disc: it has not learned any mode yet.
-  - *collapsed*: some mode is covered, but at most a quarter of them (ring8: 1 or 2 of 8,
-    grid25: up to 6 of 25), or one mode holds more than half of the high-quality samples.
-    "Fewer than k modes with most samples in one" (PacGAN's reading of mode collapse),
+- **2D mixtures** (``metrics.modes``, 2,500 samples; K modes). At 1,000 steps clusters are
+  far wider than the papers' 3σ, so the classes read the mixture's geometry as well:
+  ``clustered_modes`` (modes where samples gather, at a quarter of the modes' spacing),
+  ``nearest_modes`` (modes whose region holds a quarter of its fair share of samples) and
+  ``covered_modes`` (modes with more samples within 3σ than a uniform cloud would leave).
+  - *did not start*: no mode has a cluster and none is covered (stuck at the origin, a
+    disc, a cloud); or the mass is spread over the modes' regions but clusters at no more
+    than a quarter of them (a sheet or a ring over the modes, not yet at them).
+  - *collapsed*: the mass sits in the regions of at most a quarter of the modes (ring8: 1
+    or 2 of 8; grid25: up to 6 of 25): one blob at a mode, a line through a few.
+    "Fewer than k modes with most samples in them" (PacGAN's reading of mode collapse),
     with k = K/4 so that the rule means the same on 8 and 25 modes.
-- **Images** (in the dataset's own classifier features):
-  - *collapsed*: ``diversity`` below 0.2 (the generated samples' mean pairwise feature
-    distance is under a fifth of the real images'), or one class holding more than half of
-    the samples (five times its fair share of 1/10). One image repeated, a handful of
-    near-copies, or one digit drawn again and again.
+  - *ok*: clusters at more than a quarter of the modes, wide or off-centre ones included:
+    the headline's overlap, not the class, says how good they are.
+- **Images** (in the dataset's own classifier features, 1,000 samples):
+  - *collapsed*: ``duplicates`` over 0.5 (more than half of the generated samples have a
+    near-copy among the others: closer than half the median nearest-neighbour distance of
+    real images, which real images themselves meet about 10 % of the time), or one class
+    holding more than half of the samples (five times its fair share of 1/10). One image
+    repeated, or one per class (a conditional generator that ignores its noise).
   - *did not start*: precision below 0.01: almost no sample lands among the real images
     (noise).
 
-The thresholds were read off the quick suite's pictures (``figures/*_samples.png``): every
-grid of one repeated image has diversity below 0.1; varied grids are above 0.4.
+The thresholds were read off the quick suite's pictures (``figures/*_samples.png``): grids of
+one repeated image, or one per label, have duplicates of 0.96-1.0; varied grids 0.0-0.05.
 """
 from __future__ import annotations
 
@@ -37,7 +44,8 @@ CLASSES = (OK, COLLAPSED, NOT_STARTED, DIVERGED, FAILED)
 
 COLLAPSE_MODE_SHARE = 0.25  # at most this share of the modes covered: collapsed
 TOP_SHARE = 0.5  # one mode (2D) or one class (images) holding more than this: collapsed
-MIN_DIVERSITY = 0.2
+MAX_DUPLICATES = 0.5
+MIN_DIVERSITY = 0.2  # for stores written before ``duplicates``: mean pairwise distance ratio
 MIN_PRECISION = 0.01
 
 
@@ -58,6 +66,19 @@ def _first(row: Mapping[str, Any], prefix: str) -> float:
     return math.nan
 
 
+def _class_2d(row: Mapping[str, Any], covered: float) -> str:
+    k = _value(row, "num_modes")
+    few = COLLAPSE_MODE_SHARE * k if math.isfinite(k) else 0.0
+    clustered, nearest = _value(row, "q.clustered_modes"), _value(row, "q.nearest_modes")
+    if not math.isfinite(clustered) or not math.isfinite(nearest):  # stored before these counts
+        return NOT_STARTED if covered == 0 else (COLLAPSED if covered <= few else OK)
+    if clustered == 0 and covered == 0:
+        return NOT_STARTED
+    if nearest <= few:
+        return COLLAPSED
+    return NOT_STARTED if clustered <= few else OK
+
+
 def failure_class(row: Mapping[str, Any]) -> str:
     """The class of one run from its runs-frame row (``status``, ``num_modes``, ``q.*``)."""
     status = row.get("status")
@@ -65,15 +86,14 @@ def failure_class(row: Mapping[str, Any]) -> str:
         return status
     covered = _value(row, "q.covered_modes")
     if math.isfinite(covered):  # a 2D mixture
-        k = _value(row, "num_modes")
-        if covered == 0:
-            return NOT_STARTED
-        top = _value(row, "q.top_mode_share")
-        if (math.isfinite(k) and covered <= COLLAPSE_MODE_SHARE * k) or (math.isfinite(top) and top > TOP_SHARE):
-            return COLLAPSED
-        return OK
-    diversity, top = _value(row, "q.diversity"), _value(row, "q.top_class_share")
-    if (math.isfinite(diversity) and diversity < MIN_DIVERSITY) or (math.isfinite(top) and top > TOP_SHARE):
+        return _class_2d(row, covered)
+    duplicates, top = _value(row, "q.duplicates"), _value(row, "q.top_class_share")
+    if math.isfinite(duplicates):
+        repeated = duplicates > MAX_DUPLICATES
+    else:
+        diversity = _value(row, "q.diversity")
+        repeated = math.isfinite(diversity) and diversity < MIN_DIVERSITY
+    if repeated or (math.isfinite(top) and top > TOP_SHARE):
         return COLLAPSED
     precision = _first(row, "precision")
     if math.isfinite(precision) and precision < MIN_PRECISION:

@@ -12,7 +12,9 @@ Ranking: within a dataset, variants are ranked by the mean final value of the
 dataset's quality metric over seeds, where a seed that diverged or failed (no final
 value) counts as the worst final value seen on that dataset. Tiers: the best-ranked
 configuration and every one that Welch's t test (Holm-corrected over the table) cannot
-tell from it at 5 % form tier 1, "not distinguishable from the best".
+tell from it at 5 % form tier 1, "not distinguishable from the best". Positive distances
+where lower is better (FID, KID) are tested on the log scale: their spread over seeds
+grows with their size (a FID of 200 varies by tens, one of 40 by units).
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ from ganzoo.files import json_hash
 CONFIG_KEYS = ["dataset", "variant", "arch", "batch_size", "precision", "perf"]
 OK = "ok"
 # Final values that feed the failure classes, not quality columns of their own.
-DIAGNOSTICS = ("top_mode_share", "top_class_share")
+DIAGNOSTICS = ("top_mode_share", "top_class_share", "clustered_modes", "nearest_modes")
 ALPHA = 0.05
 
 
@@ -65,7 +67,7 @@ THROUGHPUT = [
 
 
 # Shown without a "best": diversity and the nearest-neighbour ratio are good near 1, not at an end.
-NEUTRAL = ("diversity", "nn_ratio")
+NEUTRAL = ("diversity", "nn_ratio", "duplicates")
 
 
 def quality_measure(metric: str) -> Measure:
@@ -214,7 +216,10 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         idx = out.dataset == dataset
         out.loc[idx, "rank"] = out.loc[idx, "config"].map(ranks).values
         out.loc[idx, "rank_score"] = out.loc[idx, "config"].map(score).values
-        tiers = best_tier(filled.groupby("config", sort=False)["_v"].apply(list).to_dict(), score, low)
+        per_config = filled.groupby("config", sort=False)["_v"].apply(list).to_dict()
+        if low and (vals.dropna() > 0).all():  # FID, KID: distances whose spread grows with them
+            per_config = {c: list(np.log(v)) for c, v in per_config.items()}
+        tiers = best_tier(per_config, score, low)
         for k in ("tier", "p_vs_best"):
             out.loc[idx, k] = out.loc[idx, "config"].map({c: t[k] for c, t in tiers.items()}).values
     return out.sort_values(["dataset", "rank", "variant", "arch", "batch_size", "precision", "perf"],

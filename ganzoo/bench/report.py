@@ -450,8 +450,9 @@ def problems_table(df: pd.DataFrame) -> Optional[str]:
 
 def _class_evidence(row: pd.Series) -> str:
     """The final values that put a finished run in its class (``bench.failures``)."""
-    labels = {"q.covered_modes": "covered modes", "q.top_mode_share": "fullest mode's share of HQ samples",
-              "q.diversity": "diversity", "q.top_class_share": "largest class's share"}
+    labels = {"q.clustered_modes": "modes with a cluster", "q.nearest_modes": "modes holding mass",
+              "q.covered_modes": "covered modes", "q.duplicates": "near-copies", "q.diversity": "diversity",
+              "q.top_class_share": "largest class's share"}
     return "; ".join(f"{label} {fmt_num(row[k])}" for k, label in labels.items()
                      if k in row and pd.notna(row[k]))
 

@@ -193,7 +193,7 @@ def _points(job: _Job, *, n: int, n_modes: int, n_reference: Optional[int]):
     if data.modes is not None:
         stats = mode_stats(x[:n_modes], data)
         out.update({k: stats[k] for k in ("modes", "hq_fraction", "reverse_kl", "covered_modes", "overlap",
-                                          "top_mode_share")})
+                                          "top_mode_share", "clustered_modes", "nearest_modes") if k in stats})
         if job.conditional:
             out["label_accuracy"] = cond.mode_label_accuracy(x[:n_modes], y[:n_modes], data.modes,
                                                               float(data.mode_std))
@@ -286,7 +286,10 @@ def _images(job: _Job, *, n, n_reference, n_modes, final, prc, extractor, incept
         if "top_class_share" in stats:
             out["top_class_share"] = stats["top_class_share"]
         if not isinstance(clf, StackedExtractor):
-            out.update(sample_diversity(clf, x[:n], ref_x))
+            conditional = job.conditional and y is not None and ref_y is not None
+            out.update(sample_diversity(clf, x[:n], ref_x, y[:n] if conditional else None,
+                                        ref_y if conditional else None))
+            out.update(duplicate_share(clf, x[:n], ref_x))
             if final and data.held_out is not None:  # the reference was never trained on
                 out.update(memorisation(clf, x[:n], ref_x, data.x.cpu()))
     if job.conditional and clf is not None and clf.num_classes == data.num_classes:
@@ -319,14 +322,39 @@ def _features(clf, x: Tensor, batch_size: int = 1000) -> Tensor:
                       for i in range(0, len(x), batch_size)])
 
 
-def sample_diversity(clf, generated: Tensor, reference: Tensor, n: int = DIVERSITY_SAMPLES) -> Dict[str, float]:
+def sample_diversity(clf, generated: Tensor, reference: Tensor, labels: Optional[Tensor] = None,
+                     ref_labels: Optional[Tensor] = None, n: int = DIVERSITY_SAMPLES) -> Dict[str, float]:
     """``diversity``: the mean pairwise distance of generated samples over that of real ones, in
     the classifier's features (the first ``n`` of each). One image repeated gives about 0, a
-    generator as varied as the data about 1: the collapse test of the failure classes."""
+    generator as varied as the data about 1: the collapse test of the failure classes. With
+    ``labels`` (a conditional generator), within each class, then averaged over the classes:
+    a generator that draws one image per label has collapsed too."""
+    g, r = _features(clf, generated[:n]), _features(clf, reference[:n])
+    if labels is None or ref_labels is None:
+        if len(g) < 2 or len(r) < 2:
+            return {}
+        return {"diversity": float(torch.pdist(g).mean() / torch.pdist(r).mean())}
+    labels, ref_labels = labels[:n].cpu(), ref_labels[:n].cpu()
+    ratios = []
+    for c in torch.unique(labels):
+        gc, rc = g[labels == c], r[ref_labels == c]
+        if len(gc) >= 2 and len(rc) >= 2:
+            ratios.append(float(torch.pdist(gc).mean() / torch.pdist(rc).mean()))
+    return {"diversity": sum(ratios) / len(ratios)} if ratios else {}
+
+
+def duplicate_share(clf, generated: Tensor, reference: Tensor, n: int = DIVERSITY_SAMPLES) -> Dict[str, float]:
+    """``duplicates``: the share of generated samples with another generated sample closer than
+    half the median nearest-neighbour distance among real images, in the classifier's features
+    (the first ``n`` of each). Real images score about 0.1; one image repeated, or one per
+    class, about 1: "one image repeated" measured directly."""
     g, r = _features(clf, generated[:n]), _features(clf, reference[:n])
     if len(g) < 2 or len(r) < 2:
         return {}
-    return {"diversity": float(torch.pdist(g).mean() / torch.pdist(r).mean())}
+    eye = lambda k: torch.eye(k, dtype=torch.float64) * 1e30  # noqa: E731  (a sample is not its own neighbour)
+    real_nn = (torch.cdist(r, r) + eye(len(r))).min(dim=1).values.median()
+    gen_nn = (torch.cdist(g, g) + eye(len(g))).min(dim=1).values
+    return {"duplicates": float((gen_nn < 0.5 * real_nn).double().mean())}
 
 
 def memorisation(clf, generated: Tensor, held_out: Tensor, train: Tensor,

@@ -29,6 +29,16 @@ measures that a cloud cannot game, read together with the papers' own:
   one-mode collapse gets 1/K; a cloud about its high-quality share. It charges for
   off-mode mass, missing modes and unequal modes at once, so it ranks the 2D headline.
 
+Two more counts, for the failure classes (``ganzoo.bench.failures``), at the scale of the
+mixture's geometry rather than of σ (at 1,000 steps clusters are far wider than 3σ):
+
+- ``clustered_modes``: modes where samples gather: at least 10 samples within r = a quarter
+  of the smallest distance between two modes, at a density over 4 times that of the ring
+  r..2r around it. A uniform sheet gives a ratio of about 1 and a curve through the mode
+  (a ring, a line) about 3; a cluster centred near the mode, even 10σ wide, far more.
+- ``nearest_modes``: modes whose Voronoi cell (the samples nearest to them) holds at least a
+  quarter of its fair share n/K: where the mass is, whatever its shape.
+
 Stacked MNIST (VEEGAN; PacGAN): each channel is classified by the MNIST classifier,
 the triple of digits is the sample's mode (1,000 in all); ``modes`` = distinct triples
 among 26,000 samples, ``reverse_kl`` = KL(p || uniform over 1,000), as in the PacGAN
@@ -59,6 +69,26 @@ def cloud_count(n: int, modes: Tensor, std: float, threshold: float = HQ_SIGMAS,
     side = (m.max(dim=0).values - m.min(dim=0).values + 2 * r).prod().item()
     lam = n * np.pi * r * r / side
     return int(poisson.isf(p, lam)) + 1
+
+
+CLUSTER_DENSITY = 4.0  # density within r over density in r..2r: a sheet gives 1, a curve 3
+CLUSTER_MIN = 10
+
+
+def geometry_counts(samples: Tensor, modes: Tensor) -> Dict[str, int]:
+    """``clustered_modes`` and ``nearest_modes`` (see the module's docstring)."""
+    x, m = samples.double(), modes.detach().double().cpu()
+    k = len(m)
+    if k < 2:
+        return {}
+    d_modes = torch.cdist(m, m) + torch.eye(k, dtype=torch.float64) * 1e9
+    r = float(d_modes.min()) / 4
+    dist = torch.cdist(x, m)
+    inner = (dist < r).sum(dim=0).double()
+    ring = ((dist >= r) & (dist < 2 * r)).sum(dim=0).double()
+    clustered = (inner >= CLUSTER_MIN) & (inner > CLUSTER_DENSITY * ring / 3.0)  # the ring's area is 3 πr²
+    nearest = torch.bincount(dist.argmin(dim=1), minlength=k)
+    return {"clustered_modes": int(clustered.sum()), "nearest_modes": int((nearest >= len(x) / (4 * k)).sum())}
 
 
 def overlap(counts: Tensor, n: int, threshold: float = HQ_SIGMAS) -> float:
@@ -121,6 +151,7 @@ def mode_stats(samples: Tensor, dataset: Union[str, Any], *, threshold: float = 
             "covered_modes": int((counts >= cloud_count(n, data.modes, float(data.mode_std), threshold)).sum()),
             "overlap": overlap(counts, n, threshold),
             "top_mode_share": float(counts.max()) / total if total else float("nan"),
+            **geometry_counts(samples.cpu()[finite], data.modes),
             "num_modes": k, "n": n, "counts": counts.tolist()}
 
 
