@@ -215,3 +215,15 @@ def test_the_on_cuda_schedule_applies_only_where_the_device_is_cuda(monkeypatch)
 def test_the_on_cuda_table_is_checked_on_the_cpu_too(on_cuda, match):
     with pytest.raises(SuiteError, match=match):
         parse_suite({**ON_CUDA, "on_cuda": on_cuda}, device="cpu")
+
+
+def test_a_variant_can_have_its_own_seeds_on_a_dataset():
+    """MNIST in the quick suite: more seeds for the central variants than for the rest."""
+    s = suite(datasets={"ring8": {"metric": "modes", "overrides": {"nsgan": {"seeds": [0, 1, 2, 3]}}}})
+    seeds = {}
+    for spec in expand(s).specs:
+        seeds.setdefault(spec.variant, []).append(spec.seed)
+    assert sorted(seeds["nsgan"]) == [0, 1, 2, 3] and sorted(seeds["lsgan"]) == [0, 1]
+    assert sorted(spec.seed for spec in expand(s, seeds=[7]).specs) == [7, 7]  # the command line wins
+    with pytest.raises(SuiteError, match="seeds"):
+        suite(datasets={"ring8": {"overrides": {"nsgan": {"seeds": [-1]}}}})

@@ -96,9 +96,10 @@ def test_image_failure_classes():
     one_digit = {"status": "ok", "q.duplicates": 0.1, "q.top_class_share": 0.8, "q.precision[x]": 0.9}
     noise = {"status": "ok", "q.duplicates": 0.0, "q.top_class_share": 0.3, "q.precision[x]": 0.0}
     varied = {"status": "ok", "q.duplicates": 0.02, "q.top_class_share": 0.12, "q.precision[x]": 0.5}
+    blurred = {"status": "ok", "q.duplicates": 0.65, "q.top_class_share": 0.2, "q.precision[x]": 0.5}  # wgan, digits
     older = {"status": "ok", "q.diversity": 0.05, "q.precision[x]": 0.5}  # a store from before duplicates
-    assert [failure_class(r) for r in (one_image, one_per_label, one_digit, noise, varied, older)] == \
-        [COLLAPSED, COLLAPSED, COLLAPSED, NOT_STARTED, OK, COLLAPSED]
+    assert [failure_class(r) for r in (one_image, one_per_label, one_digit, noise, varied, blurred, older)] == \
+        [COLLAPSED, COLLAPSED, COLLAPSED, NOT_STARTED, OK, OK, COLLAPSED]
     assert failure_class({**varied, "status": "diverged"}) == "diverged"
     assert failure_class({**one_image, "status": "failed"}) == "failed"
 
@@ -212,3 +213,34 @@ def test_with_both_splits_present_the_test_split_is_the_reference(tmp_path):
     data = load("mnist", split="train", data_root=root, holdout=2000)
     assert data.split == "train" and len(data) == 10000
     assert data.held_out.split == "test" and len(data.held_out) == 10000
+
+
+class _FlatFeatures(torch.nn.Module):
+    """A stand-in classifier whose features are the pixels themselves."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return x.flatten(1), torch.zeros(len(x), 10)
+
+
+def test_near_copies_and_diversity_see_one_image_repeated_and_one_per_label():
+    from ganzoo.metrics.evaluation import duplicate_share, sample_diversity
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.rand(600, 1, 8, 8, generator=g)
+    labels = torch.arange(600) % 10
+    clf = _FlatFeatures()
+    varied = torch.rand(600, 1, 8, 8, generator=g)
+    one_image = real[:1].repeat(600, 1, 1, 1) + 0.01 * torch.randn(600, 1, 8, 8, generator=g)
+    one_per_label = real[:10][labels] + 0.01 * torch.randn(600, 1, 8, 8, generator=g)
+    assert duplicate_share(clf, varied, real)["duplicates"] < 0.2
+    assert duplicate_share(clf, one_image, real)["duplicates"] > 0.9
+    assert duplicate_share(clf, one_per_label, real)["duplicates"] > 0.9
+    assert sample_diversity(clf, one_image, real)["diversity"] < 0.1
+    assert sample_diversity(clf, varied, real)["diversity"] == pytest.approx(1.0, abs=0.1)
+    # ten distinct images look varied overall, and collapsed within each label
+    assert sample_diversity(clf, one_per_label, real)["diversity"] > 0.5
+    assert sample_diversity(clf, one_per_label, real, labels, labels)["diversity"] < 0.1

@@ -22,7 +22,7 @@ also says whether what it learned is a generator at all:
   - *ok*: clusters at more than a quarter of the modes, wide or off-centre ones included:
     the headline's overlap, not the class, says how good they are.
 - **Images** (in the dataset's own classifier features, 1,000 samples):
-  - *collapsed*: ``duplicates`` over 0.5 (more than half of the generated samples have a
+  - *collapsed*: ``duplicates`` over 0.8 (more than 80 % of the generated samples have a
     near-copy among the others: closer than half the median nearest-neighbour distance of
     real images, which real images themselves meet about 10 % of the time), or one class
     holding more than half of the samples (five times its fair share of 1/10). One image
@@ -31,7 +31,9 @@ also says whether what it learned is a generator at all:
     (noise).
 
 The thresholds were read off the quick suite's pictures (``figures/*_samples.png``): grids of
-one repeated image, or one per label, have duplicates of 0.96-1.0; varied grids 0.0-0.05.
+one repeated image, or one per label (cgan and acgan on digits), have duplicates of 0.96-1.0;
+varied grids 0.0-0.3; wgan's blurred but varied digits 0.58-0.65 (blur brings samples
+close in feature space), which is why the bar is 0.8 and not 0.5.
 """
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ CLASSES = (OK, COLLAPSED, NOT_STARTED, DIVERGED, FAILED)
 
 COLLAPSE_MODE_SHARE = 0.25  # at most this share of the modes covered: collapsed
 TOP_SHARE = 0.5  # one mode (2D) or one class (images) holding more than this: collapsed
-MAX_DUPLICATES = 0.5
+MAX_DUPLICATES = 0.8
 MIN_DIVERSITY = 0.2  # for stores written before ``duplicates``: mean pairwise distance ratio
 MIN_PRECISION = 0.01
 

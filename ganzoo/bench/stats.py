@@ -16,6 +16,7 @@ datasets. All of it is SciPy's; this module only chooses and names the methods.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -134,7 +135,9 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
         return math.nan
     if x.std() == 0 and y.std() == 0:
         return 1.0 if x[0] == y[0] else 0.0  # two constants: certainly equal or certainly not
-    return float(ttest_ind(x, y, equal_var=False).pvalue)
+    with warnings.catch_warnings():  # nearly equal seeds: SciPy warns of precision loss, the p stands
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(ttest_ind(x, y, equal_var=False).pvalue)
 
 
 def hedges_g(a: Sequence[float], b: Sequence[float]) -> float:
