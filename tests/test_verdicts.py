@@ -61,7 +61,7 @@ def test_a_clustered_run_outranks_a_cloud_that_the_papers_mode_count_prefers(tmp
     assert (by.loc["clusters", "q.covered_modes"] == 25).all()
     summary = summarize(df).set_index("config")
     assert summary.loc["clusters", "rank"] == 1 and summary.loc["cloud", "rank"] == 2
-    assert summary.loc["clusters", "tier"] == "1" and summary.loc["cloud", "tier"] == "2"
+    assert summary.loc["clusters", "tier"] == "1" and summary.loc["cloud", "tier"] == "not ok"  # did not start
     text = write_report(tmp_path, figures=False).read_text()
     header, rows = table_rows(text, "## Headline")
     cells = {r[0]: r[1] for r in rows}
@@ -158,6 +158,37 @@ def test_tiers_call_a_clear_difference_and_stay_undecided_with_one_seed():
     assert tiers["c"]["p_vs_best"] < 0.05 < tiers["b"]["p_vs_best"]
 
 
+def test_welch_on_seeds_without_spread_gives_the_exact_permutation_p():
+    assert stats.welch_p([8.0, 8.0], [7.0, 7.0]) == pytest.approx(2 / 6)  # not 0: 2 seeds cannot prove it
+    assert stats.welch_p([8.0] * 4, [7.0] * 4) == pytest.approx(2 / 70)
+    assert stats.welch_p([8.0, 8.0], [8.0, 8.0]) == 1.0
+
+
+def test_the_best_tier_is_built_around_the_best_configuration_whose_runs_are_all_ok():
+    values = {"collapsed": [0.9, 0.91, 0.9, 0.92], "ok-best": [0.5, 0.52, 0.49, 0.51], "ok-close": [0.49, 0.53, 0.5, 0.5],
+              "ok-poor": [0.1, 0.12, 0.09, 0.11]}
+    score = pd.Series({k: np.mean(v) for k, v in values.items()})
+    tiers = best_tier(values, score, low=False, eligible={"ok-best", "ok-close", "ok-poor"})
+    assert tiers["ok-best"]["tier"] == "1" and tiers["ok-close"]["tier"] == "1" and tiers["ok-poor"]["tier"] == "2"
+    assert tiers["collapsed"]["tier"] == "not ok"
+
+
+def test_the_rank_test_takes_the_variant_set_with_the_most_blocks(tmp_path):
+    store = RunStore(tmp_path)
+    for seed in range(2):  # a small dataset first: three variants of its own
+        for v, x in {"p": 0.5, "q": 0.4, "r": 0.3}.items():
+            store.append(record("a-small", v, seed, fid=x + 0.01 * seed, metric="overlap"))
+    for d in ("ring8", "grid25"):
+        for seed in range(4):
+            for v, x in {"good": 0.8, "mid": 0.5, "bad": 0.1, "worse": 0.05}.items():
+                store.append(record(d, v, seed, fid=x + 0.01 * seed, metric="overlap"))
+    from ganzoo.bench.ranks import rank_test
+
+    test, used = rank_test(runs_frame(store.latest()))
+    assert test.names == ["bad", "good", "mid", "worse"] and test.blocks == 8
+    assert used == ["ring8 (4 seeds)", "grid25 (4 seeds)"] or sorted(used) == sorted(["ring8 (4 seeds)", "grid25 (4 seeds)"])
+
+
 def test_holm_and_the_nemenyi_critical_difference():
     assert stats.holm([0.01, 0.04, 0.03, float("nan")])[:3] == pytest.approx([0.03, 0.06, 0.06])
     # Demsar 2006 Table 5: q_0.05 = 2.569 for k = 4; CD = q * sqrt(k (k + 1) / (6 N))
@@ -195,7 +226,14 @@ def test_held_out_mnist_is_disjoint_from_what_trains():
     # no held-out image is among the training images (the t10k split has no exact duplicates)
     as_bytes = {bytes(row.numpy().tobytes()) for row in (train * 127.5).round().to(torch.int16)}
     assert not any(bytes(row.numpy().tobytes()) in as_bytes for row in (held * 127.5).round().to(torch.int16))
-    assert "images 0–1999" in data.held_out.info["held_out"]
+    assert "drawn at random (seed 0)" in data.held_out.info["held_out"]
+    # drawn from the whole split, not its first part (t10k holds one writer pool first, another after)
+    again = load("mnist", data_root=mnist_dir)
+    full = {bytes(row.numpy().tobytes()): i for i, row in enumerate((again.x.reshape(10000, -1) * 127.5)
+                                                                   .round().to(torch.int16))}
+    where = [full[bytes(row.numpy().tobytes())] for row in (held * 127.5).round().to(torch.int16)]
+    assert min(where) < 500 and max(where) > 9500 and 800 < sum(w >= 5000 for w in where) < 1200
+    assert torch.equal(load("mnist", data_root=mnist_dir, holdout=2000).held_out.x, data.held_out.x)  # seeded
     with pytest.raises(Exception, match="holdout must be between 1 and 9999"):
         load("mnist", data_root=mnist_dir, holdout=10000)
 

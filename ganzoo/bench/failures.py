@@ -12,11 +12,14 @@ also says whether what it learned is a generator at all:
   ``clustered_modes`` (modes where samples gather, at a quarter of the modes' spacing),
   ``nearest_modes`` (modes whose region holds a quarter of its fair share of samples) and
   ``covered_modes`` (modes with more samples within 3σ than a uniform cloud would leave).
-  - *did not start*: no mode has a cluster and none is covered (stuck at the origin, a
-    disc, a cloud); or the mass is spread over the modes' regions but clusters at no more
-    than a quarter of them (a sheet or a ring over the modes, not yet at them).
-  - *collapsed*: the mass sits in the regions of at most a quarter of the modes (ring8: 1
-    or 2 of 8; grid25: up to 6 of 25): one blob at a mode, a line through a few.
+  The rules are applied in this order:
+  1. *did not start*: no mode has a cluster and none is covered: the generator is stuck at
+     the origin or in a blob between modes, or draws a disc or a cloud.
+  2. *collapsed*: the mass sits in the regions of at most a quarter of the modes (ring8: 1
+     or 2 of 8; grid25: up to 6 of 25) and touches a mode: one blob on a mode, a line or
+     band through a few of them.
+  3. *did not start*: the mass is spread over the modes' regions but clusters at no more
+     than a quarter of them (a sheet or a ring over the modes, not yet at them).
     "Fewer than k modes with most samples in them" (PacGAN's reading of mode collapse),
     with k = K/4 so that the rule means the same on 8 and 25 modes.
   - *ok*: clusters at more than a quarter of the modes, wide or off-centre ones included:

@@ -219,24 +219,32 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         per_config = filled.groupby("config", sort=False)["_v"].apply(list).to_dict()
         if low and (vals.dropna() > 0).all():  # FID, KID: distances whose spread grows with them
             per_config = {c: list(np.log(v)) for c, v in per_config.items()}
-        tiers = best_tier(per_config, score, low)
+        clean = set(g.groupby("config", sort=False)["class"].apply(lambda c: (c == OK).all()).loc[lambda s: s].index)
+        tiers = best_tier(per_config, score, low, clean)
         for k in ("tier", "p_vs_best"):
             out.loc[idx, k] = out.loc[idx, "config"].map({c: t[k] for c, t in tiers.items()}).values
     return out.sort_values(["dataset", "rank", "variant", "arch", "batch_size", "precision", "perf"],
                            kind="stable", na_position="last").reset_index(drop=True)
 
 
-def best_tier(values: Dict[str, List[float]], score: pd.Series, low: bool) -> Dict[str, Dict[str, Any]]:
+def best_tier(values: Dict[str, List[float]], score: pd.Series, low: bool,
+              eligible: Optional[set] = None) -> Dict[str, Dict[str, Any]]:
     """config -> {tier, p_vs_best}: tier "1" for the best-scoring configuration and those Welch's
     t test (Holm-corrected over the others) cannot tell from it at ``ALPHA``, "2" for the rest,
-    "undecided" where either side has fewer than 2 seeds (no test is possible)."""
-    best = score.idxmin() if low else score.idxmax()
+    "undecided" where either side has fewer than 2 seeds (no test is possible). The best is
+    chosen among ``eligible`` configurations (those whose every run is ok) when there is one:
+    a collapsed generator's score does not define what "as good as the best" means; the others
+    get tier "not ok"."""
+    pool = score[[c for c in score.index if c in eligible]] if eligible else score
+    best = pool.idxmin() if low else pool.idxmax()
     others = [c for c in values if c != best]
     raw = [stats.welch_p(values[best], values[c]) for c in others]
     adjusted = stats.holm(raw)
     out = {best: {"tier": "1", "p_vs_best": math.nan}}
     for c, p in zip(others, adjusted):
-        if not math.isfinite(p):
+        if eligible and c not in eligible:  # tiers rank the configurations whose every run is ok
+            out[c] = {"tier": "not ok", "p_vs_best": p}
+        elif not math.isfinite(p):
             out[c] = {"tier": "undecided", "p_vs_best": math.nan}
         else:
             out[c] = {"tier": "1" if p >= ALPHA else "2", "p_vs_best": p}

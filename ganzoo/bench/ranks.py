@@ -21,8 +21,7 @@ from ganzoo.bench.stability import lower_is_better
 def rank_test(df: pd.DataFrame) -> Tuple[Optional[stats.RankTest], List[str]]:
     """(the test, the datasets it pooled as "name (n seeds)"); (None, []) when none qualifies."""
     runs = df.assign(config=config_label(df))
-    blocks, used = [], []
-    variants = None
+    candidates = {}  # variant set -> (blocks, datasets): the set with the most blocks is tested
     for d, g in runs.groupby("dataset", sort=False):
         metric = g["metric"].dropna()
         if metric.empty or f"q.{metric.iloc[0]}" not in g:
@@ -34,14 +33,12 @@ def rank_test(df: pd.DataFrame) -> Tuple[Optional[stats.RankTest], List[str]]:
         table = g.assign(_v=g[key].fillna(worst)).pivot_table(index="seed", columns="variant", values="_v")
         if table.shape[1] < 3 or table.isna().any().any():
             continue
-        names = sorted(table.columns)
-        if variants is None:
-            variants = names
-        if names != variants:
-            continue
+        names = tuple(sorted(table.columns))
         sign = -1.0 if low else 1.0  # higher is better in every block
-        blocks.append(sign * table[names].to_numpy())
+        blocks, used = candidates.setdefault(names, ([], []))
+        blocks.append(sign * table[list(names)].to_numpy())
         used.append(f"{d} ({table.shape[0]} seeds)")
-    if not blocks:
+    if not candidates:
         return None, []
-    return stats.friedman_nemenyi(np.vstack(blocks), variants, higher_better=True), used
+    variants, (blocks, used) = max(candidates.items(), key=lambda kv: sum(len(b) for b in kv[1][0]))
+    return stats.friedman_nemenyi(np.vstack(blocks), list(variants), higher_better=True), used

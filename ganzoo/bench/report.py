@@ -358,7 +358,8 @@ def interval_note(summary: pd.DataFrame) -> str:
     """How many seeds the intervals rest on, dataset by dataset."""
     parts = []
     for d, g in summary.groupby("dataset", sort=False):
-        ns = sorted({int(n) for n in g["runs"]})
+        key = f"q.{g['metric'].dropna().iloc[0]}:n" if g["metric"].notna().any() else None
+        ns = sorted({int(n) for n in (g[key] if key in g else g["runs"]).fillna(0)})
         parts.append(f"{d} n = {'–'.join(map(str, [ns[0], ns[-1]] if len(ns) > 1 else ns))}")
     return "; ".join(parts)
 

@@ -133,8 +133,8 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
     x, y = finite(a), finite(b)
     if x.size < 2 or y.size < 2:
         return math.nan
-    if x.std() == 0 and y.std() == 0:
-        return 1.0 if x[0] == y[0] else 0.0  # two constants: certainly equal or certainly not
+    if x.std() == 0 and y.std() == 0:  # no spread: the exact permutation p of two separated samples
+        return 1.0 if x[0] == y[0] else min_p_value(x.size, y.size)
     with warnings.catch_warnings():  # nearly equal seeds: SciPy warns of precision loss, the p stands
         warnings.simplefilter("ignore", RuntimeWarning)
         return float(ttest_ind(x, y, equal_var=False).pvalue)

@@ -103,8 +103,9 @@ def load(name: str, *, split: Optional[str] = None, data_root=None, download: bo
     for ``folder``, ``n`` for toy sets); an unknown option is an error.
     holdout: keep real images apart from training as the evaluation's reference (Lucic et
     al. 2018 score against the test split): the test split when the train split is used and
-    the test split is on disk too, else the first ``holdout`` images of the split at hand,
-    which training then never sees.
+    the test split is on disk too, else ``holdout`` images of the split at hand drawn at
+    random (seed 0: the same on every machine), which training then never sees. At random,
+    not the first ones: MNIST's t10k holds the SD-3 writers first and the SD-1 ones after.
     """
     loader = DATASETS.get(name)  # the first lookup imports ganzoo.data's loaders (registry.on_lookup)
     data = loader(split=split, data_root=data_root, download=download, **options)
@@ -112,6 +113,9 @@ def load(name: str, *, split: Optional[str] = None, data_root=None, download: bo
         data = hold_out(data, int(holdout), lambda s: loader(split=s, data_root=data_root, download=False,
                                                                **options))
     return data.to(device)
+
+
+HOLDOUT_SEED = 0
 
 
 def hold_out(data: TensorData, n: int, load_split) -> TensorData:
@@ -127,9 +131,10 @@ def hold_out(data: TensorData, n: int, load_split) -> TensorData:
         if test is not None:
             test.info["held_out"] = f"the whole test split ({len(test)} images); training uses the train split"
             return replace(data, held_out=test)
-    ref = replace(data, x=data.x[:n], y=None if data.y is None else data.y[:n],
-                  info={**data.info, "held_out": f"images 0–{n - 1} of the {data.split} split, never trained on"})
-    train = replace(data, x=data.x[n:], y=None if data.y is None else data.y[n:], held_out=ref,
-                    info={**data.info, "trained_on": f"images {n}–{len(data) - 1} of the {data.split} split "
-                                                     f"({len(data) - n}); the first {n} are held out"})
-    return train
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(HOLDOUT_SEED)).to(data.x.device)
+    held, kept = order[:n], order[n:].sort().values
+    pick = lambda idx: dict(x=data.x[idx], y=None if data.y is None else data.y[idx])  # noqa: E731
+    ref = replace(data, **pick(held), info={**data.info, "held_out": f"{n} images of the {data.split} split drawn "
+                                                                      f"at random (seed {HOLDOUT_SEED}), never trained on"})
+    return replace(data, **pick(kept), held_out=ref,
+                   info={**data.info, "trained_on": f"the other {len(data) - n} images of the {data.split} split"})

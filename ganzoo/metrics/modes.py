@@ -21,7 +21,7 @@ measures that a cloud cannot game, read together with the papers' own:
 
 - ``covered_modes``: modes holding more high-quality samples than a uniform cloud over
   the data's bounding box (the modes ± 3σ) would put there by chance: a count ``c`` with
-  P(Poisson(λ) ≥ c) < 0.001, λ = n · π(3σ)² / area of the box (ring8: c = 7 of 2,500
+  P(Poisson(λ) ≥ c) < 0.001, λ = n · π(3σ)² / area of the box (ring8: c = 8 of 2,500
   samples; grid25: c = 10). A mode counts when the generator has learned to put mass there.
 - ``overlap``: 1 − total variation between the generated and the real mixture, both
   binned into the K discs of radius 3σ and the rest of the plane (a real Gaussian puts
