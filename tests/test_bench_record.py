@@ -29,7 +29,7 @@ def test_every_stored_line_round_trips_exactly_keys_order_and_values():
 
 
 def test_typed_fields_read_what_the_line_holds():
-    parsed = json.loads(example_lines()[0])
+    parsed = next(r for r in map(json.loads, example_lines()) if r["status"] == "ok")  # not the diverged one
     rec = RunRecord.from_dict(parsed)
     assert rec.run_id == parsed["run_id"] and rec.setting("steps") == parsed["spec"]["steps"]
     assert rec.throughput.img_per_s == parsed["throughput"]["img_per_s"]
