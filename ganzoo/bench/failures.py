@@ -1,7 +1,9 @@
 """The failure class of a run: ok, diverged, failed, collapsed or did not start.
 
 One function decides it, :func:`failure_class`, from what the run stored (its status and
-final metrics), so every table, rate and bold mark of a report reads the same verdict.
+final metrics), so every table, rate and bold mark of a report reads the same verdict. A
+measure a run did not store (a store from before it existed) sets no class: such a run is
+ok unless another rule applies.
 A run's ``status`` says whether training finished (ok / diverged / failed); the class
 also says whether what it learned is a generator at all:
 
@@ -27,7 +29,7 @@ also says whether what it learned is a generator at all:
 - **Images** (in the dataset's own classifier features, 1,000 samples):
   - *collapsed*: ``duplicates`` over 0.8 (more than 80 % of the generated samples have a
     near-copy among the others: closer than half the median nearest-neighbour distance of
-    real images, which real images themselves meet about 10 % of the time), or one class
+    real images; two halves of the real data score 0.04 on digits and 0.08 on MNIST), or one class
     holding more than half of the samples (five times its fair share of 1/10). One image
     repeated, or one per class (a conditional generator that ignores its noise).
   - *did not start*: precision below 0.01: almost no sample lands among the real images
@@ -47,10 +49,9 @@ OK, DIVERGED, FAILED = "ok", "diverged", "failed"
 COLLAPSED, NOT_STARTED = "collapsed", "did not start"
 CLASSES = (OK, COLLAPSED, NOT_STARTED, DIVERGED, FAILED)
 
-COLLAPSE_MODE_SHARE = 0.25  # at most this share of the modes covered: collapsed
-TOP_SHARE = 0.5  # one mode (2D) or one class (images) holding more than this: collapsed
+COLLAPSE_MODE_SHARE = 0.25  # mass in the regions of at most this share of the modes: collapsed
+TOP_CLASS_SHARE = 0.5  # one class holding more than this share of the samples: collapsed
 MAX_DUPLICATES = 0.8
-MIN_DIVERSITY = 0.2  # for stores written before ``duplicates``: mean pairwise distance ratio
 MIN_PRECISION = 0.01
 
 
@@ -75,8 +76,6 @@ def _class_2d(row: Mapping[str, Any], covered: float) -> str:
     k = _value(row, "num_modes")
     few = COLLAPSE_MODE_SHARE * k if math.isfinite(k) else 0.0
     clustered, nearest = _value(row, "q.clustered_modes"), _value(row, "q.nearest_modes")
-    if not math.isfinite(clustered) or not math.isfinite(nearest):  # stored before these counts
-        return NOT_STARTED if covered == 0 else (COLLAPSED if covered <= few else OK)
     if clustered == 0 and covered == 0:
         return NOT_STARTED
     if nearest <= few:
@@ -90,17 +89,11 @@ def failure_class(row: Mapping[str, Any]) -> str:
     if status in (DIVERGED, FAILED):
         return status
     covered = _value(row, "q.covered_modes")
-    if math.isfinite(covered):  # a 2D mixture
+    if math.isfinite(covered):  # a 2D mixture, evaluated by this ganzoo (all three counts stored)
         return _class_2d(row, covered)
     duplicates, top = _value(row, "q.duplicates"), _value(row, "q.top_class_share")
-    if math.isfinite(duplicates):
-        repeated = duplicates > MAX_DUPLICATES
-    else:
-        diversity = _value(row, "q.diversity")
-        repeated = math.isfinite(diversity) and diversity < MIN_DIVERSITY
-    if repeated or (math.isfinite(top) and top > TOP_SHARE):
+    if duplicates > MAX_DUPLICATES or top > TOP_CLASS_SHARE:  # NaN (not measured) compares False
         return COLLAPSED
-    precision = _first(row, "precision")
-    if math.isfinite(precision) and precision < MIN_PRECISION:
+    if _first(row, "precision") < MIN_PRECISION:
         return NOT_STARTED
     return OK

@@ -13,9 +13,9 @@ Ranking: within a dataset, variants are ranked by the mean final value of the
 dataset's quality metric over seeds, where a seed that diverged or failed (no final
 value) counts as the worst final value seen on that dataset: a variant that fails
 often cannot rank first on its lucky seeds. Bold marks go, in the headline, to tier 1
-(not distinguishable from the best by Welch's t test, Holm-corrected), elsewhere to the
-best mean of a column; never to a configuration with a run that is not of class ok
-(collapsed, did not start, diverged or failed).
+(not distinguishable by Welch's t test, Holm-corrected, from the best configuration whose
+runs are all ok), elsewhere to the best mean of a column; never to a configuration with a
+run that is not of class ok (collapsed, did not start, diverged or failed).
 """
 from __future__ import annotations
 
@@ -124,10 +124,6 @@ def measure_table(sub: pd.DataFrame, measures: Sequence[Measure],
     return table
 
 
-def runs_ok(row) -> str:
-    return f"{row['ok']}/{row['runs']}"
-
-
 def class_rate(name: str) -> Callable:
     def rate(row) -> str:
         n = row.get(f"class:{name}", 0)
@@ -226,10 +222,9 @@ def report_data(directory: Path, store: RunStore, records, df: pd.DataFrame, sum
 
 
 def _comparison(df: pd.DataFrame, summary: pd.DataFrame, figs) -> Optional[Dict[str, Any]]:
-    out = rank_comparison(df, summary)
+    out = rank_comparison(df)
     if out is None:
         return None
-    out.pop("test")
     out["figure"] = figs.get("_all", {}).get("ranks")
     return out
 
@@ -364,15 +359,15 @@ def interval_note(summary: pd.DataFrame) -> str:
     return "; ".join(parts)
 
 
-def rank_comparison(df: pd.DataFrame, summary: pd.DataFrame) -> Optional[Dict[str, Any]]:
+def rank_comparison(df: pd.DataFrame) -> Optional[Dict[str, Any]]:
     """:func:`ganzoo.bench.ranks.rank_test` as the report's table: mean ranks, the CD, and the
     pairs it calls different. None when no dataset qualifies."""
     from ganzoo.bench.ranks import rank_test
 
     test, used = rank_test(df)
-    variants = test.names if test is not None else []
     if test is None:
         return None
+    k = len(test.names)
     order = np.argsort(test.mean_ranks)
     best = order[0]
     rows = []
@@ -382,10 +377,10 @@ def rank_comparison(df: pd.DataFrame, summary: pd.DataFrame) -> Optional[Dict[st
                      "vs the best": "—" if i == best else ("worse" if test.different(best, i) else
                                                            "not distinguishable"),
                      "significantly better than": ", ".join(beaten) or "—"})
-    pairs = sum(test.different(i, j) for i in range(len(variants)) for j in range(i + 1, len(variants)))
+    pairs = sum(test.different(i, j) for i in range(k) for j in range(i + 1, k))
     return {"table": _markdown(pd.DataFrame(rows)), "cd": f"{test.cd:.2f}", "p": f"{test.friedman_p:.2g}",
-            "blocks": test.blocks, "datasets": ", ".join(used), "k": len(variants), "pairs": pairs,
-            "alpha": f"{test.alpha:g}", "test": test}
+            "blocks": test.blocks, "datasets": ", ".join(used), "k": k, "pairs": pairs,
+            "alpha": f"{test.alpha:g}"}
 
 
 # ---- one dataset ------------------------------------------------------------------------
@@ -437,12 +432,12 @@ def _throughput_table(sub: pd.DataFrame, runs: pd.DataFrame, quality: bool) -> p
 def problems_table(df: pd.DataFrame) -> Optional[str]:
     """The runs not of class ok (collapsed, did not start, diverged, failed), with the step and
     the reason; None when every run is ok."""
-    bad = df[df["class"] != OK] if "class" in df else df[df.status != OK]
+    bad = df[df["class"] != OK]
     if bad.empty:
         return None
     return _markdown(pd.DataFrame({
         "dataset": bad.dataset, "variant": bad.variant, "seed": bad.seed,
-        "class": bad["class"] if "class" in bad else bad.status,
+        "class": bad["class"],
         "at step": bad.diverged_at.map(lambda s: "—" if s is None or not np.isfinite(s) else f"{int(s)}"),
         "why": [r["divergence"] if r["status"] == "diverged" else (r["error"] or _class_evidence(r))
                 for _, r in bad.iterrows()],

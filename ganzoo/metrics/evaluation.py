@@ -286,12 +286,7 @@ def _images(job: _Job, *, n, n_reference, n_modes, final, prc, extractor, incept
         if "top_class_share" in stats:
             out["top_class_share"] = stats["top_class_share"]
         if not isinstance(clf, StackedExtractor):
-            conditional = job.conditional and y is not None and ref_y is not None
-            out.update(sample_diversity(clf, x[:n], ref_x, y[:n] if conditional else None,
-                                        ref_y if conditional else None))
-            out.update(duplicate_share(clf, x[:n], ref_x))
-            if final and data.held_out is not None:  # the reference was never trained on
-                out.update(memorisation(clf, x[:n], ref_x, data.x.cpu()))
+            out.update(_diversity_measures(job, clf, x[:n], y, ref_x, ref_y, final))
     if job.conditional and clf is not None and clf.num_classes == data.num_classes:
         out[f"label_accuracy[{clf.name}]"] = cond.label_accuracy(x[:n], y[:n], clf) if finite else 0.0
         if final and finite and data.num_classes <= MAX_INTRA_FID_CLASSES and ref_y is not None:
@@ -312,62 +307,21 @@ def _images(job: _Job, *, n, n_reference, n_modes, final, prc, extractor, incept
     return out, proto
 
 
-DIVERSITY_SAMPLES = 1000
+def _diversity_measures(job: _Job, clf, x: Tensor, y: Optional[Tensor], ref_x: Tensor,
+                        ref_y: Optional[Tensor], final: bool) -> Dict[str, float]:
+    """duplicates, diversity and (a final evaluation against held-out data) nn_ratio, from one
+    pass of the classifier over the samples (:mod:`ganzoo.metrics.diversity`)."""
+    from ganzoo.metrics import diversity as dv
 
-
-@torch.no_grad()
-def _features(clf, x: Tensor, batch_size: int = 1000) -> Tensor:
-    dev = next(clf.parameters()).device
-    return torch.cat([clf(x[i:i + batch_size].to(dev).float())[0].double().cpu()
-                      for i in range(0, len(x), batch_size)])
-
-
-def sample_diversity(clf, generated: Tensor, reference: Tensor, labels: Optional[Tensor] = None,
-                     ref_labels: Optional[Tensor] = None, n: int = DIVERSITY_SAMPLES) -> Dict[str, float]:
-    """``diversity``: the mean pairwise distance of generated samples over that of real ones, in
-    the classifier's features (the first ``n`` of each). One image repeated gives about 0, a
-    generator as varied as the data about 1: the collapse test of the failure classes. With
-    ``labels`` (a conditional generator), within each class, then averaged over the classes:
-    a generator that draws one image per label has collapsed too."""
-    g, r = _features(clf, generated[:n]), _features(clf, reference[:n])
-    if labels is None or ref_labels is None:
-        if len(g) < 2 or len(r) < 2:
-            return {}
-        return {"diversity": float(torch.pdist(g).mean() / torch.pdist(r).mean())}
-    labels, ref_labels = labels[:n].cpu(), ref_labels[:n].cpu()
-    ratios = []
-    for c in torch.unique(labels):
-        gc, rc = g[labels == c], r[ref_labels == c]
-        if len(gc) >= 2 and len(rc) >= 2:
-            ratios.append(float(torch.pdist(gc).mean() / torch.pdist(rc).mean()))
-    return {"diversity": sum(ratios) / len(ratios)} if ratios else {}
-
-
-def duplicate_share(clf, generated: Tensor, reference: Tensor, n: int = DIVERSITY_SAMPLES) -> Dict[str, float]:
-    """``duplicates``: the share of generated samples with another generated sample closer than
-    half the median nearest-neighbour distance among real images, in the classifier's features
-    (the first ``n`` of each). Real images score about 0.1; one image repeated, or one per
-    class, about 1: "one image repeated" measured directly."""
-    g, r = _features(clf, generated[:n]), _features(clf, reference[:n])
-    if len(g) < 2 or len(r) < 2:
-        return {}
-    eye = lambda k: torch.eye(k, dtype=torch.float64) * 1e30  # noqa: E731  (a sample is not its own neighbour)
-    real_nn = (torch.cdist(r, r) + eye(len(r))).min(dim=1).values.median()
-    gen_nn = (torch.cdist(g, g) + eye(len(g))).min(dim=1).values
-    return {"duplicates": float((gen_nn < 0.5 * real_nn).double().mean())}
-
-
-def memorisation(clf, generated: Tensor, held_out: Tensor, train: Tensor,
-                 n: int = DIVERSITY_SAMPLES) -> Dict[str, float]:
-    """``nn_ratio``: the median distance from a generated sample to its nearest training image,
-    over the same from a held-out real image, in the classifier's features (``n`` of each, all
-    of ``train``). Below 1, generated samples sit closer to the training images than new real
-    images do: a sign of memorisation (the nearest-neighbour test of Meehan et al. 2020,
-    arXiv:2004.05675, as a plain ratio of medians)."""
-    t = _features(clf, train)
-    d_gen = torch.cdist(_features(clf, generated[:n]), t).min(dim=1).values.median()
-    d_held = torch.cdist(_features(clf, held_out[:n]), t).min(dim=1).values.median()
-    return {"nn_ratio": float(d_gen / d_held)} if d_held > 0 else {}
+    k = dv.SAMPLES
+    gen, real = dv.features(clf, x[:k]), dv.features(clf, ref_x[:k])
+    labelled = job.conditional and y is not None and ref_y is not None
+    out = {"duplicates": dv.duplicate_share(gen, real),
+           "diversity": dv.diversity(gen, real, y[:k].cpu() if labelled else None,
+                                     ref_y[:k].cpu() if labelled else None)}
+    if final and job.data.held_out is not None:  # the reference was never trained on
+        out["nn_ratio"] = dv.nn_ratio(gen, real, dv.features(clf, job.data.x.cpu()))
+    return {key: v for key, v in out.items() if v is not None}
 
 
 def _ref_desc(ref, n_ref: int) -> Dict[str, Any]:
