@@ -7,8 +7,8 @@ in the same process, so the two numbers compare.
 
 - Images: real samples shown to D per second (n_critic × batch per G step), the
   StyleGAN convention; s/kimg is its inverse per thousand. All rates come from
-  :func:`ganzoo.bench.record.throughput`, the one function that computes them.
-- Peak memory: :class:`ganzoo.bench.memory.TrainingPeakMemory`, as in a bench run.
+  :func:`ganzoo.speed.rates`, the one function that computes them.
+- Peak memory: :class:`ganzoo.memory.TrainingPeakMemory`, as in a bench run.
 - FLOPs per step: counted with :class:`torch.utils.flop_counter.FlopCounterMode` on one
   eager step (matmuls and convolutions, forward and backward, double backward too);
   the state is put back afterwards.
@@ -32,8 +32,8 @@ import torch
 
 from ganzoo import perf as _perf
 from ganzoo import precisions
-from ganzoo.bench.memory import TrainingPeakMemory
-from ganzoo.bench.record import RATES, throughput
+from ganzoo.memory import TrainingPeakMemory
+from ganzoo.speed import RATES, rates
 from ganzoo.data.base import TensorData
 from ganzoo.errors import ConfigError
 from ganzoo.variants.base import d_logits
@@ -299,9 +299,9 @@ def measure_throughput(variant, arch: Optional[str] = None, data: DataLike = "1x
          mfu, status, torch, (baseline=True) plain_img_per_s, plain_ms_per_step, speedup}
 
     ``perf`` is the trainer's mode (auto, eager, graph, compile). The rates come from
-    :func:`ganzoo.bench.record.throughput`, as a bench run's do. ``peak_mem_mib`` /
+    :func:`ganzoo.speed.rates`, as a bench run's do. ``peak_mem_mib`` /
     ``peak_mem_kind``: peak memory of the warm-up and timed steps, as a bench run measures it
-    (:class:`ganzoo.bench.memory.TrainingPeakMemory`: CUDA's max allocated; on CPU the
+    (:class:`ganzoo.memory.TrainingPeakMemory`: CUDA's max allocated; on CPU the
     process's peak resident set). ``mfu`` needs ``flops``
     and ``peak``; when counting FLOPs fails, ``flops_error`` says why, ``mfu`` is None and
     the rates are measured all the same. ``status`` is "diverged" when a loss became non-finite (the rate is
@@ -334,14 +334,14 @@ def measure_throughput(variant, arch: Optional[str] = None, data: DataLike = "1x
         steps = _calibrate(run, dev, seconds)
     elapsed = _timed(run, steps, dev)
     per_step = trainer.images_per_step
-    speed = throughput(steps * per_step, steps, elapsed)
+    speed = rates(steps * per_step, steps, elapsed)
     peak_mem = memory.result()
     result: Dict[str, Any] = {
         "variant": trainer.variant.name, "arch": trainer.arch, "data": tensors.name,
         "shape": list(tensors.shape), "batch": batch, "n_critic": trainer.variant.n_critic,
         "precision": precision, "perf": mode, "perf_used": trainer.runner.mode,
         "notices": list(trainer.runner.notices) + notices, "device": device_name(dev), "steps": steps,
-        **{k: getattr(speed, k) for k in RATES}, **peak_mem,
+        **{k: speed[k] for k in RATES}, **peak_mem,
         "flops_per_step": step_flops, "flops_per_img": step_flops / per_step if step_flops else None,
         "flops_error": flops_error, "channels_last": trainer.channels_last,
         "peak_tflops": None, "mfu": None, "status": trainer.history.status, "torch": torch.__version__,
@@ -356,8 +356,8 @@ def measure_throughput(variant, arch: Optional[str] = None, data: DataLike = "1x
         plain.run(warmup)
         plain_steps = _calibrate(plain.run, dev, seconds) if calibrate else steps
         dt = _timed(plain.run, plain_steps, dev)
-        plain_speed = throughput(plain_steps * plain.images_per_step, plain_steps, dt)
-        result["plain_img_per_s"] = plain_speed.img_per_s
-        result["plain_ms_per_step"] = plain_speed.ms_per_step
-        result["speedup"] = speed.img_per_s / plain_speed.img_per_s
+        plain_speed = rates(plain_steps * plain.images_per_step, plain_steps, dt)
+        result["plain_img_per_s"] = plain_speed["img_per_s"]
+        result["plain_ms_per_step"] = plain_speed["ms_per_step"]
+        result["speedup"] = speed["img_per_s"] / plain_speed["img_per_s"]
     return result

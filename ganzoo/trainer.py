@@ -25,6 +25,7 @@ from ganzoo.ema import WeightAverage
 from ganzoo.errors import ConfigError, GanzooError, MissingFileError
 from ganzoo.files import atomic_write
 from ganzoo.registry import VARIANTS
+from ganzoo.speed import rates
 from ganzoo.variants.base import StepContext, Variant, VariantError
 
 PRECISIONS = precisions.PRECISIONS  # fp32 | tf32 | bf16 | ... (ganzoo.precisions)
@@ -50,7 +51,7 @@ class TrainConfig:
     """Settings of one training run. ``steps`` counts G steps (each after n_critic D steps).
 
     Each field declares what it accepts (:mod:`ganzoo.config`); a suite's ``[train]`` table is
-    checked by these same declarations, and its defaults are these (see ganzoo.bench.suite).
+    checked by these same declarations, and its defaults are these.
     """
 
     steps: int = setting(1000, kind=int, minimum=1)
@@ -413,13 +414,11 @@ class Trainer:
 
     def summary(self) -> Dict[str, Any]:
         """What ``ganzoo train`` reports (``summary.json``): settings, outcome and throughput
-        on training time (:func:`ganzoo.bench.record.throughput`; ``img_per_s`` is NaN before
-        any training time)."""
-        from ganzoo.bench.record import throughput
-
+        on training time (:func:`ganzoo.speed.rates`; ``img_per_s`` is NaN before any training
+        time)."""
         h = self.history
         world = self.dist.world_size if self.dist else 1
-        speed = throughput(h.real_images * world, self.step, h.train_s)  # every rank's images
+        speed = rates(h.real_images * world, self.step, h.train_s)  # every rank's images
         extra = {}
         if self.dist:
             extra["distributed"] = {
@@ -436,9 +435,9 @@ class Trainer:
             "perf_notices": list(self.runner.notices) if self.runner else [],
             "device": device_name(self.device), "status": h.status,
             "diverged_at": h.diverged_at, "wall_s": h.train_s, "eval_s": h.eval_s,
-            "real_images": speed.real_images,
-            "img_per_s": speed.img_per_s if speed.img_per_s is not None else float("nan"),
-            "s_per_kimg": speed.s_per_kimg, "g_steps_per_s": speed.g_steps_per_s,
+            "real_images": h.real_images * world,
+            "img_per_s": speed["img_per_s"] if speed["img_per_s"] is not None else float("nan"),
+            "s_per_kimg": speed["s_per_kimg"], "g_steps_per_s": speed["g_steps_per_s"],
             "final": {k: v[-1] for k, v in h.values.items() if v},
             "torch": torch.__version__, **extra,
         }

@@ -226,7 +226,7 @@ def _resident_mib() -> float:
 
 
 def test_training_peak_memory_counts_training_and_leaves_out_evaluation():
-    from ganzoo.bench.memory import TrainingPeakMemory
+    from ganzoo.memory import TrainingPeakMemory
 
     memory = TrainingPeakMemory(torch.device("cpu"))
     if not memory.resettable:

@@ -85,3 +85,29 @@ def test_no_module_of_ganzoo_is_on_an_import_cycle():
     found = cycles(graph)
     assert not found, "import cycles: " + "; ".join(
         " <-> ".join(c) + " (" + ", ".join(f"{m} -> {sorted(graph[m] & set(c))}" for m in c) + ")" for c in found)
+
+
+# The layers that may reach up into the benchmark: the command line and the bench itself.
+UPPER = ("ganzoo.bench", "ganzoo.commands", "ganzoo.cli", "ganzoo.__main__")
+
+
+def upward_imports(graph):
+    """(module, the ganzoo.bench modules it imports) for every module below the bench."""
+    return [(m, sorted(d for d in deps if d == "ganzoo.bench" or d.startswith("ganzoo.bench.")))
+            for m, deps in sorted(graph.items())
+            if not any(m == u or m.startswith(u + ".") for u in UPPER)
+            and any(d == "ganzoo.bench" or d.startswith("ganzoo.bench.") for d in deps)]
+
+
+def test_the_upward_check_finds_an_upward_edge():
+    graph = {"ganzoo.trainer": {"ganzoo.bench.record"}, "ganzoo.bench.runner": {"ganzoo.trainer"},
+             "ganzoo.commands.train": {"ganzoo.bench.runner"}}
+    assert upward_imports(graph) == [("ganzoo.trainer", ["ganzoo.bench.record"])]
+
+
+def test_nothing_below_the_bench_imports_it():
+    """The trainer, perf, throughput, metrics, data and variants only look down: a run can be
+    trained, timed and scored without the benchmark layer (function-level imports included)."""
+    found = upward_imports(import_graph())
+    assert not found, "modules below the bench that import it: " + "; ".join(
+        f"{m} -> {', '.join(d)}" for m, d in found)

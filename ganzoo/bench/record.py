@@ -29,6 +29,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Dict, FrozenSet, List, Mapping, Optional, Type, TypeVar
 
+from ganzoo.speed import RATES, rates
+
 S = TypeVar("S", bound="_Part")
 
 
@@ -143,9 +145,6 @@ class Stability(_Part):
     nulls: FrozenSet[str] = _nulls()
 
 
-RATES = ("img_per_s", "s_per_kimg", "g_steps_per_s", "ms_per_step")
-
-
 @dataclass
 class Throughput(_Part):
     """Speed on training time only (evaluation excluded), as :func:`throughput` computes it.
@@ -156,7 +155,7 @@ class Throughput(_Part):
     - ``real_images`` and ``train_s``: the count and the seconds these come from;
     - ``perf_used``: the step mode that ran (eager, graph, compile);
     - ``peak_mem_mib`` / ``peak_mem_kind``: peak memory of training, evaluation excluded, in
-      MiB, and what it measured (:class:`ganzoo.bench.memory.TrainingPeakMemory`: on CUDA the
+      MiB, and what it measured (:class:`ganzoo.memory.TrainingPeakMemory`: on CUDA the
       most memory tensors held, ``torch.cuda.max_memory_allocated``; on CPU the worker
       process's peak resident set, an upper bound);
     - ``flops_per_step``, ``peak_flops`` (the measured matmul rate) and ``mfu``, or
@@ -181,14 +180,11 @@ class Throughput(_Part):
 
 
 def throughput(images: int, g_steps: int, seconds: float) -> Throughput:
-    """The rates of ``g_steps`` G steps that showed D ``images`` real images in ``seconds``
-    of training: the one place img/s, s/kimg, G steps/s and ms/step are computed. A rate
-    that cannot be computed (no time, no steps) is None, and still written (as null)."""
-    img_per_s = images / seconds if seconds > 0 else None
-    return Throughput(img_per_s=img_per_s, s_per_kimg=1000.0 / img_per_s if img_per_s else None,
-                      g_steps_per_s=g_steps / seconds if seconds > 0 else None,
-                      ms_per_step=1e3 * seconds / g_steps if g_steps else None,
-                      real_images=images, train_s=seconds, nulls=frozenset(RATES + ("perf_used",)))
+    """A record's throughput part from :func:`ganzoo.speed.rates`, the one place the rates are
+    computed. A rate that cannot be computed (no time, no steps) is None, and still written
+    (as null)."""
+    return Throughput(**rates(images, g_steps, seconds), real_images=images, train_s=seconds,
+                      nulls=frozenset(RATES + ("perf_used",)))
 
 
 @dataclass

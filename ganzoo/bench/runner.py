@@ -26,7 +26,7 @@ import numpy as np
 
 import ganzoo
 from ganzoo.bench import stability
-from ganzoo.bench.memory import TrainingPeakMemory
+from ganzoo.memory import TrainingPeakMemory
 from ganzoo.bench.record import Environment, RunRecord, Stability, Timing, throughput
 from ganzoo.bench.suite import RunSpec
 from ganzoo.files import canonical_json
