@@ -28,7 +28,7 @@ def test_train_writes_checkpoint_and_summary_then_samples(capsys, tmp_path):
     summary = json.loads((out_dir / "summary.json").read_text())
     for key in ("variant", "dataset", "arch", "seed", "steps", "batch_size", "status", "wall_s", "img_per_s"):
         assert key in summary
-    assert (summary["variant"], summary["dataset"], summary["arch"], summary["seed"]) == ("nsgan", "ring8", "mlp", 2)
+    assert (summary["variant"], summary["dataset"], summary["arch"], summary["seed"]) == ("nsgan", "ring8", "toy-mlp", 2)  # ring8's protocol
     assert summary["steps"] == 30 and summary["status"] == "ok" and summary["img_per_s"] > 0
     png = tmp_path / "s.png"
     code, _, err = run(capsys, "sample", str(out_dir / "checkpoint.pt"), "--n", "16", "--out", str(png))

@@ -34,7 +34,7 @@ def test_two_processes_train_one_run_with_identical_parameters(tmp_path, variant
     assert d["world_size"] == 2 and d["backend"] == "gloo" and d["global_batch"] == 64
     assert d["ranks_in_sync"] is True  # after 12 steps on different data and noise
     assert summary["status"] == "ok" and summary["steps"] == 12
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "summary.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "record.json", "summary.json"]
     assert done.stdout.count("wrote ") == 1  # only rank 0 reports
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     assert state["step"] == 12

@@ -18,6 +18,7 @@ import platform
 import subprocess
 import time
 import traceback
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
@@ -26,10 +27,10 @@ import numpy as np
 
 import ganzoo
 from ganzoo.bench import stability
-from ganzoo.memory import TrainingPeakMemory
 from ganzoo.bench.record import Environment, RunRecord, Stability, Timing, throughput
 from ganzoo.bench.suite import RunSpec
 from ganzoo.files import canonical_json
+from ganzoo.memory import TrainingPeakMemory
 
 ProgressFn = Callable[[str, int, int], None]  # (run_id, step, total steps)
 
@@ -121,45 +122,92 @@ def base_record(spec: RunSpec, env: Dict[str, Any]) -> RunRecord:
                      perf=spec.perf, status="running", spec=spec.to_dict(), env=Environment.from_dict(env))
 
 
+@dataclass
+class RunFiles:
+    """Where one run keeps its files: the bench in its results folder (:meth:`in_store`),
+    ``ganzoo train`` in its ``--out`` folder (:meth:`in_folder`).
+
+    ``checkpoint``: the full checkpoint written every ``checkpoint_every`` steps (None: none),
+    resumed from when ``resume`` and it exists. At the end a bench run keeps a compact
+    checkpoint (G and D only) in ``final`` and its samples in ``store``; ``ganzoo train``
+    keeps the full checkpoint, so that ``--resume`` can train it further. ``lenient``: a
+    checkpoint that cannot be read is dropped with a note (the bench's partial of a killed
+    attempt) rather than an error (a user's ``--resume``)."""
+
+    root: Path
+    checkpoint: Optional[Path]
+    resume: bool
+    final: Path
+    keep_full: bool
+    store: Any = None  # a RunStore: the samples kept for the report's figures
+    lenient: bool = False
+
+    @classmethod
+    def in_store(cls, store, spec: RunSpec) -> "RunFiles":
+        return cls(root=store.dir, checkpoint=store.partial_path(spec.run_id) if spec.checkpoint_every else None,
+                   resume=True, final=store.checkpoint_path(spec.run_id), keep_full=False, store=store,
+                   lenient=True)
+
+    @classmethod
+    def in_folder(cls, out: Path, resume: bool = False) -> "RunFiles":
+        out = Path(out)
+        return cls(root=out, checkpoint=out / "checkpoint.pt", resume=resume, final=out / "checkpoint.pt",
+                   keep_full=True)
+
+
 def run_spec(spec: RunSpec, out_dir, env: Optional[Dict[str, Any]] = None,
              progress: Optional[ProgressFn] = None) -> Dict[str, Any]:
-    """Train and measure one run; returns its record as stored, ``RunRecord.to_dict()``
-    (never raises for the run's own failure)."""
+    """Train and measure one run of a bench into the store at ``out_dir``; returns its record
+    as stored, ``RunRecord.to_dict()`` (never raises for the run's own failure)."""
     from ganzoo.bench.store import RunStore
 
-    env = env or environment()
-    record = base_record(spec, env)
-    t0 = time.perf_counter()
-    record.timing = Timing(started=now())
+    store = RunStore(out_dir)
+    record = base_record(spec, env or environment())
     try:
-        _train_and_measure(spec, record, RunStore(out_dir), progress)
+        train_run(spec, RunFiles.in_store(store, spec), record, progress=progress)
     except OSError as err:  # the machine's (a full disk, a read-only folder), not the run's: stop the bench
         from ganzoo.bench.lock import unwritable
 
         raise unwritable(Path(out_dir), err, "a run's checkpoint or samples") from None
     except Exception as err:  # the run failed; the suite goes on
         record.fail(f"{type(err).__name__}: {err}", getattr(err, "traceback", None) or traceback.format_exc())
-    record.timing.finished, record.timing.wall_s = now(), time.perf_counter() - t0
     return record.to_dict()
 
 
-def _train_and_measure(spec: RunSpec, record: RunRecord, store, progress) -> None:
+def train_run(spec: RunSpec, files: RunFiles, record: RunRecord, *, progress: Optional[ProgressFn] = None,
+              data=None, dist=None, bar: bool = False, live: Optional[Callable[[Any], Any]] = None):
+    """The one way a run is trained and recorded, for ``ganzoo bench`` and ``ganzoo train``
+    alike: load the data, build (or resume) the trainer, train with evaluation along the way,
+    measure, keep the checkpoint (and the bench's samples), and fill ``record`` in. Returns
+    the trainer. Raises what the run raised (the bench's :func:`run_spec` records it).
+
+    ``data``: the dataset already loaded (default: :func:`load_data`); ``dist``: this
+    process's place under torchrun; ``bar``: a progress bar; ``live(trainer)``: a tracker's
+    live run (``on_log(trainer)``, ``finish(trainer, status)``) or None."""
+    t0 = time.perf_counter()
+    record.timing = Timing(started=now())
+    try:
+        return _train_and_measure(spec, files, record, progress=progress, data=data, dist=dist, bar=bar,
+                                  live=live)
+    finally:
+        record.timing.finished, record.timing.wall_s = now(), time.perf_counter() - t0
+
+
+def _train_and_measure(spec: RunSpec, files: RunFiles, record: RunRecord, *, progress, data, dist, bar, live):
     from ganzoo.trainer import TrainConfig, Trainer, device_name
 
     timing = record.timing
     t0 = time.perf_counter()
-    data = load_data(spec)
-    partial = store.partial_path(spec.run_id) if spec.checkpoint_every else None
-    trainer = _resume(partial, data, record)
+    data = load_data(spec) if data is None else data
+    trainer = _resume(spec, files, data, record, dist)
     if trainer is None:
         config = TrainConfig(steps=spec.steps, batch_size=spec.batch_size, seed=spec.seed,
                              z_dim=spec.z_dim, device=spec.device, precision=spec.precision,
                              perf=spec.perf, log_every=spec.log_every, eval_every=spec.eval_every,
                              checkpoint_every=spec.checkpoint_every, g_ema=spec.g_ema,
                              hparams=dict(spec.hparams))
-        trainer = Trainer(spec.variant, data, arch=spec.arch, config=config, checkpoint_path=partial,
-                          dataset_spec={"name": spec.dataset, "split": spec.split,
-                                        "data_root": spec.data_root, **spec.data_options})
+        trainer = Trainer(spec.variant, data, arch=spec.arch, config=config, checkpoint_path=files.checkpoint,
+                          dataset_spec=dataset_spec(spec), dist=dist)
     record.env.device = device_name(trainer.device)
     timing.setup_s = time.perf_counter() - t0
     protocol: Dict[str, Any] = {}
@@ -174,19 +222,29 @@ def _train_and_measure(spec: RunSpec, record: RunRecord, store, progress) -> Non
             protocol.update(proto)
         return {k: _number(v) for k, v in out.items()}
 
+    tracked = live(trainer) if live is not None else None
+
     def on_log(tr) -> None:
         if progress is not None:
             progress(spec.run_id, tr.step, spec.steps)
+        if tracked is not None:
+            tracked.on_log(tr)
 
-    # No full checkpoint at the end: the compact one below is what a finished run keeps.
-    history = trainer.fit(evaluate=evaluate if spec.quality else None, on_log=on_log, save_at_end=False)
+    try:
+        # The checkpoint at the end is written below: compact for the bench, full for `ganzoo train`.
+        history = trainer.fit(evaluate=evaluate if spec.quality else None, on_log=on_log, save_at_end=False,
+                              progress=bar)
+    finally:  # a tracker's run ends with the run's status, "failed" when fit() raised
+        if tracked is not None:
+            tracked.finish(trainer, trainer.history.status)
     curve = [dict(p) for p in history.evals]
     summary = stability.summarize(history, curve, spec.metric if spec.quality else None,
                                   spec.threshold, stability.logistic_discriminator(trainer.variant))
     final = {k: v for k, v in curve[-1].items() if k not in ("step", "train_s")} \
         if curve and curve[-1]["step"] == trainer.step else {}
     h = history
-    speed = throughput(h.real_images, trainer.step, h.train_s)
+    world = dist.world_size if dist else 1
+    speed = throughput(h.real_images * world, trainer.step, h.train_s)  # every rank's images
     speed.perf_used = trainer.runner.mode if trainer.runner else None
     peak = memory.result()  # before step_compute's extra step and copies
     speed.peak_mem_mib, speed.peak_mem_kind = peak["peak_mem_mib"], peak["peak_mem_kind"]
@@ -200,31 +258,45 @@ def _train_and_measure(spec: RunSpec, record: RunRecord, store, progress) -> Non
     record.losses = stability.loss_trace(h.values, h.log_steps)
     record.protocol = {"data_source": data.source, "data_size": len(data), "split": data.split,
                        "eval_samples": spec.eval_samples, "final_samples": spec.final_samples, **protocol}
+    if trainer.runner is not None and trainer.runner.notices:
+        record.protocol["perf_notices"] = list(trainer.runner.notices)
     timing.train_s, timing.eval_s = h.train_s, h.eval_s
     if progress is not None:
         progress(spec.run_id, trainer.step, spec.steps)
-    _keep_samples(trainer, spec, store)
-    _keep_checkpoint(trainer, spec, record, store)
+    if files.store is not None:
+        _keep_samples(trainer, spec, files.store)
+    _keep_checkpoint(trainer, files, record)
+    return trainer
 
 
-def _resume(partial: Optional[Path], data, record: RunRecord):
-    """The trainer saved mid-way in ``partial`` by an earlier, killed attempt at this run
-    (the path is keyed by run_id, so it is this very configuration), or None to start at
-    step 0. Resuming restores the optimizers, history and RNG states, so the run goes on
-    exactly as if it had not stopped. A checkpoint that cannot be read, or that was saved
-    after its run had ended (killed before its record was stored), is dropped."""
+def dataset_spec(spec: RunSpec) -> Dict[str, Any]:
+    """How a checkpoint of this run loads its dataset again (``ganzoo sample``, ``ganzoo eval``)."""
+    return {"name": spec.dataset, "split": spec.split, "data_root": spec.data_root, **spec.data_options}
+
+
+def _resume(spec: RunSpec, files: RunFiles, data, record: RunRecord, dist=None):
+    """The trainer saved in ``files.checkpoint`` by an earlier attempt at this run, or None to
+    start at step 0. Resuming restores the optimizers, history and RNG states, so the run goes
+    on exactly as if it had not stopped. The bench's partial is keyed by run_id, so it is this
+    very configuration; one that cannot be read, or that was saved after its run had ended
+    (killed before its record was stored), is dropped. ``ganzoo train --resume`` trains a
+    finished checkpoint further, to ``spec.steps``."""
     from ganzoo.trainer import CheckpointError, Trainer
 
-    if partial is None or not partial.is_file():
+    path = files.checkpoint
+    if not files.resume or path is None or not path.is_file():
         return None
     try:
-        trainer = Trainer.from_checkpoint(partial, data=data)
+        trainer = Trainer.from_checkpoint(path, data=data, expect=(spec.variant, spec.dataset), dist=dist,
+                                          steps=spec.steps)
     except CheckpointError as err:
+        if not files.lenient:
+            raise
         record.resume_note = f"partial checkpoint dropped: {err}"
-        partial.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
         return None
-    if trainer.history.status != "running":
-        partial.unlink(missing_ok=True)
+    if files.lenient and trainer.history.status != "running":
+        path.unlink(missing_ok=True)
         return None
     record.resumed_from_step = trainer.step
     return trainer
@@ -262,12 +334,13 @@ def _number(v: Any) -> Any:
     return v
 
 
-def _keep_checkpoint(trainer, spec: RunSpec, record: RunRecord, store) -> None:
-    """Keep the run's final G and D (no optimizer state) so that it can be scored later with
-    another extractor, or sampled, without training again. Written atomically by the trainer's
+def _keep_checkpoint(trainer, files: RunFiles, record: RunRecord) -> None:
+    """Keep the run's final checkpoint. The bench keeps G and D (no optimizer state) so that
+    a run can be scored later with another extractor, or sampled, without training again;
+    ``ganzoo train`` keeps the full one, to train further. Written atomically by the trainer's
     own checkpoint code; the record names it relative to the results folder."""
-    path = trainer.save(store.checkpoint_path(spec.run_id), optimizer=False)
-    record.checkpoint = path.relative_to(store.dir).as_posix()
+    path = trainer.save(files.final, optimizer=files.keep_full)
+    record.checkpoint = path.relative_to(files.root).as_posix()
 
 
 def _keep_samples(trainer, spec: RunSpec, store) -> None:

@@ -2,18 +2,11 @@
 
 - best / final / fall-back-from-best of the quality curve (how much was lost after the
   best point, in the metric's "worse" direction);
-- divergence: a non-finite loss (the trainer stops there), a non-finite metric, or a
-  logistic discriminator saturated for good (D(x) > 1 - ε on real and D(G(z)) < ε on
-  fake at every logged step from some point to the end, for at least the last quarter
-  of the run): the vanishing-gradient failure of Goodfellow et al. 2014 (section 3)
-  and Arjovsky & Bottou 2017 (arXiv:1701.04862);
+- the run's status and where and why it diverged, from :func:`ganzoo.outcome.run_status`,
+  the one function that decides it;
 - oscillation: the rolling standard deviation of each loss over the second half of
   training (a steady game has a small one);
 - gradient norms of D and G (median and maximum over training).
-
-Saturation only means something for a D whose outputs are logits of the logistic
-(cross-entropy) loss; :func:`logistic_discriminator` recognises one by probing the
-variant's own ``d_loss``, so no variant is named here.
 """
 from __future__ import annotations
 
@@ -22,11 +15,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ganzoo.errors import ConfigError
+from ganzoo.outcome import logistic_discriminator, run_status, saturated_from  # noqa: F401  (read here too)
 
-# A logit beyond ±SATURATION_LOGIT means D's probability is within 1e-3 of 0 or 1.
-SATURATION_LOGIT = math.log(999.0)
-SATURATION_MIN_SHARE = 0.25  # saturated over at least this share of the run, to its end
 OSCILLATION_WINDOW = 50
 
 # Metrics where a smaller value is better; every other metric is "higher is better".
@@ -93,52 +83,6 @@ def oscillation(values: Sequence[float], window: int = OSCILLATION_WINDOW) -> Op
     return float(r.mean()) if r.size else None
 
 
-def logistic_discriminator(variant) -> bool:
-    """Whether the variant trains D with the logistic loss on logits (so D's outputs can saturate).
-
-    The variant's declared ``d_output`` says so ("logits"); a plugin that does not declare
-    it is probed: ``variant.d_loss`` against −log σ(r) − log(1 − σ(f)) at a few points.
-    """
-    declared = getattr(variant, "d_output", "")
-    if declared:
-        return declared == "logits"
-    import torch
-    import torch.nn.functional as F
-
-    probes = [(-2.0, 3.0), (0.5, -1.5), (4.0, 1.0), (0.0, 0.0)]
-    try:
-        for r, f in probes:
-            dr, df = torch.tensor([r]), torch.tensor([f])
-            got = float(variant.d_loss(dr, df))
-            want = float(F.softplus(-dr).mean() + F.softplus(df).mean())
-            if not math.isclose(got, want, rel_tol=1e-4, abs_tol=1e-5):
-                return False
-    except Exception:
-        return False
-    return True
-
-
-def saturated_from(d_real: Sequence[float], d_fake: Sequence[float],
-                   logit: float = SATURATION_LOGIT,
-                   min_share: float = SATURATION_MIN_SHARE) -> Optional[int]:
-    """Index (0-based step) from which D stays saturated to the end, or None.
-
-    Saturated: mean logit on real > ``logit`` and on fake < −``logit`` at every step
-    of a final stretch that covers at least ``min_share`` of the steps.
-    """
-    r = np.asarray(d_real, dtype=np.float64)
-    f = np.asarray(d_fake, dtype=np.float64)
-    n = min(r.size, f.size)
-    if n == 0:
-        return None
-    sat = (r[:n] > logit) & (f[:n] < -logit)
-    if not sat[-1]:
-        return None
-    unsat = np.flatnonzero(~sat)
-    start = int(unsat[-1]) + 1 if unsat.size else 0
-    return start if (n - start) >= max(1, math.ceil(min_share * n)) else None
-
-
 def grad_stats(values: Sequence[float]) -> Dict[str, Optional[float]]:
     x = np.asarray(values, dtype=np.float64)
     x = x[np.isfinite(x)]
@@ -178,19 +122,6 @@ def summarize(history, curve: Sequence[Dict[str, Any]], metric: Optional[str],
         if k in vals:
             g = grad_stats(vals[k])
             out[f"{k}_median"], out[f"{k}_max"] = g["median"], g["max"]
-    status, at, reason = history.status, history.diverged_at, None
-    if status == "diverged":
-        reason = "non-finite loss"
-    elif logistic and "d_real" in vals and "d_fake" in vals:
-        start = saturated_from(vals["d_real"], vals["d_fake"])
-        if start is not None:
-            status, at, reason = "diverged", start + 1, "D saturated"
-    if status == "ok" and metric and curve:
-        if metric not in curve[-1]:
-            raise ConfigError(f"the evaluation produced no metric {metric!r} (the suite's `metric`); "
-                           f"it produced: {', '.join(k for k in curve[-1] if k not in ('step', 'train_s'))}")
-        last = curve[-1][metric]
-        if last is None or not _finite(last):
-            status, at, reason = "diverged", int(curve[-1]["step"]), "non-finite metric"
-    out.update(diverged_at=at, divergence=reason)
-    return {"stability": out, "status": status}
+    outcome = run_status(history, logistic=logistic, metric=metric if curve else None)
+    out.update(diverged_at=outcome.at, divergence=outcome.reason)
+    return {"stability": out, "status": outcome.status}

@@ -24,7 +24,8 @@ File format (every key optional unless marked; unknown keys are errors)::
                                    #   (timeout) and the suite goes on (0: no limit)
     quality = true                 # false: throughput only, no evaluation
 
-    [train]                        # defaults for every dataset
+    [train]                        # defaults for every dataset, over each dataset's protocol
+                                   #   (ganzoo.protocols: nets, z, batch, learning-rate rule)
     steps = 1000                   # G steps
     batch_size = 64                # an int, or a list (a matrix axis)
     precision = "fp32"             # a string or a list (axis): fp32 | tf32 | bf16 (ganzoo.precisions)
@@ -49,8 +50,10 @@ File format (every key optional unless marked; unknown keys are errors)::
     split = "train"                # default: the loader's default
     data_root = ["a", "b"]         # candidates, relative to this file; first that loads
     options = { n = 50000 }        # loader options
-    arch = "mlp"                   # or a list (an axis); default: the variant's preferred
-                                   #   arch for the data kind
+    arch = "mlp"                   # or a list (an axis); default: the dataset protocol's,
+                                   #   else the variant's preferred arch for the data kind
+    learning_rates = "protocol"    # or "paper": every variant at its own paper's rates,
+                                   #   not the dataset protocol's rule
     seeds = [0]                    # this dataset's seeds (default: the suite's)
     variants = ["nsgan", "wgan"]   # this dataset's variants, "all" (default: the suite's);
                                    #   --variants on the command line narrows this list
@@ -94,6 +97,7 @@ from ganzoo import config
 from ganzoo.config import Setting, setting
 from ganzoo.errors import ConfigError, MissingFileError
 from ganzoo.files import json_hash
+from ganzoo.protocols import LEARNING_RATES, protocol_for
 from ganzoo.trainer import TrainConfig
 
 SUITE_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
@@ -142,7 +146,7 @@ RAY_KEYS = {"num_cpus": S(float, minimum=0), "num_gpus": S(float, minimum=0)}  #
 DATASET_KEYS = {**TRAIN_KEYS, **EVAL_KEYS, "metric": S(str), "threshold": S(float), "optional": S(bool),
                 "split": S(str), "data_root": S((str, list)), "options": S(dict), "arch": S(str, axis=True),
                 "seeds": S(list), "variants": S((str, list)), "overrides": S(dict),
-                "note": S(str)}
+                "learning_rates": S(str, choices=lambda: LEARNING_RATES), "note": S(str)}
 VARIANT_KEYS = {"hparams": S(dict), "arch": S(str, axis=True), "seeds": S(list)}
 ON_CUDA_KEYS = {"profile": S(str), "workers": S(int, minimum=1), "threads_per_worker": S(int, minimum=0),
                 "max_minutes": MINUTES, "run_timeout_minutes": MINUTES,
@@ -194,6 +198,9 @@ class DatasetPlan:
     variants: Any = None  # None: the suite's; "all" or a list of names
     overrides: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # variant -> hparams/arch
     note: str = ""
+    # "protocol": the dataset protocol's learning-rate rule applies (ganzoo.protocols);
+    # "paper": every variant trains at its own paper's rates
+    learning_rates: str = "protocol"
 
     def variant_settings(self, suite_settings: Dict[str, Dict[str, Any]], variant: str) -> Dict[str, Any]:
         """``[overrides.VARIANT]`` with this dataset's ``[datasets.D.overrides.VARIANT]`` over it."""
@@ -279,9 +286,7 @@ def parse_suite(raw: Dict[str, Any], name: str = "suite", path: Optional[Path] =
         raise SuiteError(f"{where}: `seeds` is required (a list of integers, e.g. [0, 1, 2])")
     seeds = _check(seeds, SEEDS, f"{where}: seeds")
 
-    train = dict(TRAIN_DEFAULTS)
     _check_table(body.get("train", {}), TRAIN_KEYS, f"{where} [train]")
-    train.update(body.get("train", {}))
     ev = dict(EVAL_DEFAULTS)
     _check_table(body.get("eval", {}), EVAL_KEYS, f"{where} [eval]")
     ev.update(body.get("eval", {}))
@@ -293,7 +298,9 @@ def parse_suite(raw: Dict[str, Any], name: str = "suite", path: Optional[Path] =
     datasets = []
     for dname, table in datasets_raw.items():
         _check_named_table(DATASETS, dname, table, DATASET_KEYS, f"{where} [datasets.{dname}]")
-        d_train = {**train, **{k: v for k, v in table.items() if k in TRAIN_KEYS}}
+        # TrainConfig's defaults < the dataset's protocol < the suite's [train] < the dataset table
+        d_train = {**TRAIN_DEFAULTS, **protocol_for(dname).train_settings(), **body.get("train", {}),
+                   **{k: v for k, v in table.items() if k in TRAIN_KEYS}}
         d_eval = {**ev, **{k: v for k, v in table.items() if k in EVAL_KEYS}}
         _check_schedule(d_train, d_eval, f"{where} [datasets.{dname}]")
         roots = table.get("data_root", [])
@@ -323,7 +330,8 @@ def parse_suite(raw: Dict[str, Any], name: str = "suite", path: Optional[Path] =
             threshold=None if threshold is None else float(threshold),
             optional=table.get("optional", False), split=table.get("split"),
             data_root=roots, options=table.get("options", {}), arch=arch, seeds=d_seeds,
-            variants=d_variants, overrides=d_overrides, note=table.get("note", "")))
+            variants=d_variants, overrides=d_overrides, note=table.get("note", ""),
+            learning_rates=table.get("learning_rates", "protocol")))
 
     variants = _variant_list(body.get("variants", "all"), VARIANTS, where)
     exclude = body.get("exclude_variants", [])
@@ -622,9 +630,10 @@ def expand(suite: Suite, *, seeds: Optional[Sequence[int]] = None, steps: Option
                 out.skipped.append(f"{vname} × {dp.name}: conditional variant, dataset has no labels")
                 continue
             vset = dp.variant_settings(suite.variant_settings, vname)
+            protocol = protocol_for(dp.name)
             archs = (_axis(vset["arch"], "arch", str) if vset.get("arch") else
-                     dp.arch or [cls.preferred_arch.get(probe.kind, "mlp")])
-            hp = cls.resolve_hparams(vset.get("hparams", {}))
+                     dp.arch or [protocol.arch or cls.preferred_arch.get(probe.kind, "mlp")])
+            hp = cls.resolve_hparams({**protocol.hparams(vname, dp.learning_rates), **vset.get("hparams", {})})
             hp = {k: list(v) if isinstance(v, tuple) else v for k, v in hp.items()}
             t, e = dp.train, dp.eval
             for seed, arch in itertools.product(seeds or vset.get("seeds") or dp.seeds or suite.seeds, archs):
