@@ -3,7 +3,8 @@
 An entry says how to build the optimizer from a variant's hyperparameters, which
 hyperparameters of its own it adds (only when chosen, so choosing Adam adds none and no
 run id changes), and its fast-path flags on a device (fused kernels, ``capturable``
-when a step may be captured as a CUDA graph). Adding an optimizer is one
+when a step may be captured as a CUDA graph: :func:`optimizer_options`, re-applied after
+a checkpoint is loaded by :func:`apply_optimizer_options`). Adding an optimizer is one
 ``register_optimizer`` call.
 
 - ``adam``: Adam (Kingma & Ba 2015), ``betas`` from the variant; DCGAN's setting.
@@ -48,9 +49,27 @@ def build(params, hp: Dict[str, Any], lr: float, **flags) -> torch.optim.Optimiz
     return OPTIMIZERS.get(hp["optimizer"]).build(params, hp, lr=lr, **flags)
 
 
-def fast_flags(name: str, device: torch.device, capturable: bool) -> Dict[str, Any]:
-    """The constructor flags of optimizer ``name`` for the fast path on ``device``."""
+def optimizer_options(name: str, device: torch.device, capturable: bool) -> Dict[str, Any]:
+    """The implementation flags of optimizer ``name`` on ``device`` (each kind's own, e.g.
+    fused Adam on CPU and CUDA), with ``capturable=True`` (step counters on the device, no
+    host read) when the step may be captured as a CUDA graph (:func:`ganzoo.perf.may_capture`)."""
     return OPTIMIZERS.get(name).flags(device, capturable)
+
+
+def apply_optimizer_options(opt: torch.optim.Optimizer, options: Dict[str, Any]) -> None:
+    """Re-apply implementation flags after ``load_state_dict`` (which brings back the
+    saved run's flags, e.g. a CPU checkpoint resumed in a CUDA graph) and place each
+    step counter where that implementation wants it."""
+    if not options:
+        return
+    for group in opt.param_groups:
+        group.update(options)
+        on_device = bool(group.get("fused") or group.get("capturable"))
+        for p in group["params"]:
+            state = opt.state.get(p)
+            if state and torch.is_tensor(state.get("step")):
+                where = p.device if on_device else torch.device("cpu")
+                state["step"] = state["step"].to(device=where, dtype=torch.float32)
 
 
 def _adam_flags(device, capturable):

@@ -13,30 +13,39 @@
   launched one by one from Python, the launches, not the arithmetic, set the speed.
   CUDA only.
 - ``auto`` (default): ``graph`` → ``compile`` → ``eager`` on CUDA, ``eager`` elsewhere.
-  A mode that fails for a variant leaves a one-line notice and training goes on from
-  exactly where it was; it is never silently wrong:
 
-  * warm-up steps run eagerly (they are real training steps, logged as such);
-  * a step that changes plain Python state of the variant or the nets between calls
-    (a counter, a schedule kept in a float) cannot be captured, since a graph replays
-    the Python decisions made at capture time: detected, and the mode is refused;
-    a variant may also declare ``graph_safe = False``;
-  * after capture, one replay is checked against an eager step from the same state
-    (same RNG draws: the philox offsets of a replay line up with eager ones) and the
-    mode is refused when logged values or parameters differ beyond rounding;
-  * a compile failure at the first compiled step puts every tensor and RNG state back.
+The mode is chosen once, before the first step (:class:`Runner`): each mode of the chain
+in turn is *tried* on the trainer's state, then a :class:`Snapshot` puts that state back
+(tensors, optimizer state, the variant's state and Python attributes, the loss scaler,
+every RNG). The first mode whose trial passes trains from the untouched state, so a run's
+losses never depend on the modes tried before it; each mode given up leaves a one-line
+notice (under an explicit mode, not ``auto``, a failed trial is a :class:`PerfError`).
+Nothing falls back in the middle of a run. What a trial checks:
+
+  * ``compile``: one compiled step runs (a compiler failure shows at the first one);
+  * ``graph``: its warm-up steps run eagerly; a step that changes plain Python state of
+    the variant or the nets between calls (a counter, a schedule kept in a float) cannot
+    be captured, since a graph replays the Python decisions made at capture time:
+    detected, and the mode is refused (a variant may also declare ``graph_safe = False``);
+    after capture, one replay is checked against an eager step from the same state (same
+    RNG draws: the philox offsets of a replay line up with eager ones) and the mode is
+    refused when logged values or parameters differ beyond rounding. The run then warms
+    up and captures again from the restored state: the same steps from the same state as
+    the trial checked, so its replay is not checked a second time.
+  * ``eager`` has nothing to prove and is not tried.
 
 A runner's ``step()`` returns one *row*: the step's logged values stacked into a 1-D
 float32 tensor on the device, in the order of ``runner.keys``. The trainer copies it
 into its history buffer; nothing is read back to the host inside the loop.
 
-The rest of the fast path lives here too: optimizer options (fused Adam on CPU and
-CUDA, ``capturable`` when a step may be captured), TF32/cuDNN settings per
-``--precision`` and channels_last for conv nets on CUDA.
+channels_last for conv nets on CUDA lives here too. A precision's CUDA flags and autocast
+are in :mod:`ganzoo.precisions`, the optimizers' implementation flags (fused, capturable:
+see :func:`may_capture`) in :mod:`ganzoo.optimizers`.
 """
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import random
 from dataclasses import dataclass, replace
@@ -56,19 +65,18 @@ logger = logging.getLogger("ganzoo.perf")
 
 
 class PerfError(ConfigError):
-    """A perf mode asked for explicitly (not ``auto``) cannot run this variant here."""
+    """No perf mode is left to run this variant here: a mode asked for explicitly (not
+    ``auto``), or the last of the chain, failed its trial; or a mode failed in the run a
+    check that its trial passed."""
 
 
 class PerfUnavailable(RuntimeError):
-    """A perf mode cannot run this step; ``auto`` moves on to the next mode.
+    """A perf mode cannot run this variant here (found when it is built or tried);
+    ``auto`` moves on to the next mode."""
 
-    ``row``: when the failing check already completed this training step eagerly, its
-    logged values (the trainer records them and goes on); None when nothing ran.
-    """
-
-    def __init__(self, mode: str, reason: str, row: Optional[Tensor] = None):
+    def __init__(self, mode: str, reason: str):
         super().__init__(f"perf mode {mode!r} unavailable: {reason}")
-        self.mode, self.reason, self.row = mode, reason, row
+        self.mode, self.reason = mode, reason
 
 
 def first_line(err: BaseException) -> str:
@@ -99,64 +107,13 @@ def check_mode(mode: str, device: torch.device) -> None:
                           f"eagerly there)")
 
 
-# ---- optimizers ------------------------------------------------------------------
-def optimizer_options(kind: str, device: torch.device, perf: str) -> Dict[str, Any]:
-    """Implementation flags for optimizer ``kind`` on ``device`` under ``perf`` (each kind's
-    own, in :mod:`ganzoo.optimizers`), with ``capturable=True`` (step counters on the
-    device, no host read) whenever the step may be captured as a CUDA graph."""
-    from ganzoo.optimizers import fast_flags
-
-    return fast_flags(kind, device, capturable=device.type == "cuda" and "graph" in chain(perf, device))
+def may_capture(mode: str, device: torch.device) -> bool:
+    """Whether a run under ``mode`` on ``device`` may capture its step as a CUDA graph: its
+    optimizers are then built ``capturable`` (:func:`ganzoo.optimizers.optimizer_options`)."""
+    return device.type == "cuda" and "graph" in chain(mode, device)
 
 
-def apply_optimizer_options(opt: torch.optim.Optimizer, options: Dict[str, Any]) -> None:
-    """Re-apply implementation flags after ``load_state_dict`` (which brings back the
-    saved run's flags, e.g. a CPU checkpoint resumed in a CUDA graph) and place each
-    step counter where that implementation wants it."""
-    if not options:
-        return
-    for group in opt.param_groups:
-        group.update(options)
-        on_device = bool(group.get("fused") or group.get("capturable"))
-        for p in group["params"]:
-            state = opt.state.get(p)
-            if state and torch.is_tensor(state.get("step")):
-                where = p.device if on_device else torch.device("cpu")
-                state["step"] = state["step"].to(device=where, dtype=torch.float32)
-
-
-# ---- precision and memory layout -------------------------------------------------
-@contextlib.contextmanager
-def precision_mode(precision: str, device: torch.device):
-    """TF32 for CUDA matmuls and convolutions under ``tf32`` and ``bf16`` (the fp32 work
-    left outside autocast), true fp32 under ``fp32``; cuDNN autotuning on. Restored on exit.
-    Nothing changes on other devices."""
-    if device.type != "cuda":
-        yield
-        return
-    tf32 = precisions.get(precision).tf32
-    saved = (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32,
-             torch.backends.cudnn.benchmark)
-    torch.set_float32_matmul_precision("high" if tf32 else "highest")
-    torch.backends.cudnn.allow_tf32 = tf32
-    torch.backends.cudnn.benchmark = True
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(saved[0])
-        torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark = saved[1], saved[2]
-
-
-def autocast_factory(precision: str, device: torch.device, cache: bool = True) -> Callable:
-    """``ctx.autocast``: autocast to the precision's dtype (bf16 under ``bf16``), nothing where
-    it has none. CUDA graphs need ``cache=False`` (the autocast weight cache would hold
-    tensors across capture)."""
-    dtype = precisions.get(precision).autocast_dtype
-    if dtype is None:
-        return contextlib.nullcontext
-    return lambda: torch.autocast(device.type, dtype=dtype, cache_enabled=cache)
-
-
+# ---- memory layout ----------------------------------------------------------------
 def has_conv(module: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.conv._ConvNd) for m in module.modules())
 
@@ -182,12 +139,16 @@ def channels_last_data(data):
 # ---- state: snapshot / restore, Python-side state ------------------------------------
 class Snapshot:
     """A copy of everything a training step changes — parameters, buffers, optimizer
-    state, the variant's ``state`` tensors, RNG states — that :meth:`restore` writes
-    back *in place* (same tensors, so a captured CUDA graph stays valid). Optimizer
-    state created after the snapshot (the lazy first step) is dropped on restore."""
+    state, the variant's ``state`` tensors, RNG states, and (when given) the plain Python
+    attributes of ``variant`` and of the modules (those :func:`python_state` reads) and a
+    loss ``scaler``'s state — that :meth:`restore` writes back. Tensors are written back
+    *in place* (same tensors, so a captured CUDA graph stays valid). Optimizer state
+    created after the snapshot (the lazy first step) is dropped on restore, and so are
+    Python attributes set after it."""
 
     def __init__(self, modules: Iterable[nn.Module], optimizers: Iterable[torch.optim.Optimizer],
-                 device: torch.device, tensors: Iterable[Tensor] = ()):
+                 device: torch.device, tensors: Iterable[Tensor] = (), variant: Any = None,
+                 scaler: Optional[torch.amp.GradScaler] = None):
         self.device = device
         self.pairs: List[tuple] = []
         seen = set()
@@ -197,6 +158,7 @@ class Snapshot:
                 seen.add(id(t))
                 self.pairs.append((t, t.detach().clone()))
 
+        modules = list(modules)
         for m in modules:
             for t in m.parameters():
                 keep(t)
@@ -214,6 +176,9 @@ class Snapshot:
                     if torch.is_tensor(v):
                         keep(v)
             self.opt_state.append(saved)
+        self.attributes = [(obj, public, _attributes(obj, public)) for obj, public in _python_objects(variant, modules)]
+        self.scaler = scaler
+        self.scaler_state = scaler.state_dict() if scaler is not None else None
         self.rng = (torch.get_rng_state(), np.random.get_state(), random.getstate(),
                     torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
 
@@ -226,8 +191,13 @@ class Snapshot:
                 else:
                     for k in set(opt.state[p]) - saved[p]:
                         del opt.state[p][k]
-        for live, copy in self.pairs:
-            live.copy_(copy)
+        for live, copy_ in self.pairs:
+            live.copy_(copy_)
+        for obj, public, saved in self.attributes:
+            _put_back(obj, public, saved)
+        if self.scaler is not None:
+            self.scaler.load_state_dict(self.scaler_state)
+            self.scaler._per_optimizer_states.clear()  # a step stopped half-way: no optimizer is "unscaled"
         torch.set_rng_state(self.rng[0])
         np.random.set_state(self.rng[1])
         random.setstate(self.rng[2])
@@ -246,6 +216,41 @@ def _fingerprint(value: Any, depth: int = 0) -> Any:
     if isinstance(value, dict) and depth < 3:
         return tuple((k, _fingerprint(v, depth + 1)) for k, v in value.items())
     return ("object", id(value))  # tensors and other objects: the same one must stay
+
+
+def _python_objects(variant: Any, modules: Sequence[nn.Module]) -> List[Tuple[Any, bool]]:
+    """(object, public attributes only) for the variant and every submodule of the nets."""
+    out = [(variant, False)] if variant is not None else []
+    return out + [(m, True) for module in modules for m in module.modules()]
+
+
+def _attributes(obj: Any, public: bool) -> Dict[str, Any]:
+    """``obj``'s attributes (``public``: those not starting with ``_``): a deep copy of plain
+    values (numbers, strings and containers of them), the object itself for anything else
+    (tensors among them are restored in place)."""
+    return {k: copy.deepcopy(v) if _is_plain(v) else v
+            for k, v in vars(obj).items() if not (public and k.startswith("_"))}
+
+
+def _is_plain(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, _PLAIN):
+        return True
+    if isinstance(value, (list, tuple)) and depth < 3:
+        return all(_is_plain(v, depth + 1) for v in value)
+    if isinstance(value, dict) and depth < 3:
+        return all(_is_plain(v, depth + 1) for v in value.values())
+    return False
+
+
+def _put_back(obj: Any, public: bool, saved: Dict[str, Any]) -> None:
+    """Set ``obj``'s attributes as ``saved`` holds them (see :func:`_attributes`): changed
+    ones back, new ones removed; unchanged ones keep their identity."""
+    now = vars(obj)
+    for k in [k for k in now if k not in saved and not (public and k.startswith("_"))]:
+        delattr(obj, k)
+    for k, v in saved.items():
+        if k not in now or _fingerprint(now[k]) != _fingerprint(v):  # by value, or by identity
+            setattr(obj, k, copy.deepcopy(v) if _is_plain(v) else v)
 
 
 def python_state(variant: Any, modules: Iterable[nn.Module]) -> Dict[str, Any]:
@@ -294,9 +299,17 @@ class LogRow:
 
 # ---- runners ----------------------------------------------------------------------
 class EagerRunner:
-    """The variant's step as written."""
+    """The variant's step as written.
+
+    The runner protocol (what :class:`Runner` calls): ``step()`` trains one iteration and
+    returns its row; ``trial()`` runs what shows whether the mode works here (raising
+    :class:`PerfUnavailable` when it does not), on state that the caller snapshots before
+    and restores after; ``rewind()`` then readies the runner to train from that restored
+    state. ``has_trial = False``: the mode has nothing to prove and is not tried.
+    """
 
     mode = "eager"
+    has_trial = False
 
     def __init__(self, trainer, row: LogRow, ctx=None):
         self.trainer = trainer
@@ -314,9 +327,17 @@ class EagerRunner:
     def step(self) -> Tensor:
         return self.eager_step()
 
+    def trial(self) -> None:
+        self.step()
+
+    def rewind(self) -> None:
+        pass
+
     def snapshot(self) -> Snapshot:
+        """Everything a step changes (see :class:`Snapshot`)."""
         t = self.trainer
-        return Snapshot((t.G, t.D), (t.opt_g, t.opt_d), t.device, tensors=t.variant.state.values())
+        return Snapshot((t.G, t.D), (t.opt_g, t.opt_d), t.device, tensors=t.variant.state.values(),
+                        variant=t.variant, scaler=getattr(t, "scaler", None))
 
 
 def compile_refusal(variant) -> str:
@@ -346,6 +367,7 @@ class CompileRunner(EagerRunner):
     (:func:`compile_refusal`), which aot_autograd refuses."""
 
     mode = "compile"
+    has_trial = True  # the first compiled step (compiling it)
 
     def __init__(self, trainer, row: LogRow, **compile_options):
         refusal = compile_refusal(trainer.variant)
@@ -354,21 +376,14 @@ class CompileRunner(EagerRunner):
         G = torch.compile(trainer.G, **compile_options)
         D = torch.compile(trainer.D, **compile_options)
         super().__init__(trainer, row, ctx=replace(trainer.context(), G=G, D=D))
-        self.tried = False
 
-    def step(self) -> Tensor:
-        if self.tried:
-            return self.eager_step()
-        snap = self.snapshot()
+    def trial(self) -> None:
         try:
-            out = self.eager_step()
+            self.eager_step()
             if self.trainer.device.type == "cuda":
                 torch.cuda.synchronize(self.trainer.device)
         except Exception as err:  # noqa: BLE001  (any failure of the compiler stack)
-            snap.restore()
             raise PerfUnavailable(self.mode, f"torch.compile failed: {first_line(err)}") from err
-        self.tried = True
-        return out
 
 
 class CudaGraphBackend:
@@ -399,11 +414,24 @@ class CudaGraphBackend:
     def replay(self) -> None:
         self.graph.replay()
 
+    def reset(self) -> None:
+        """Drop the captured graph (and with it its memory pool)."""
+        self.graph = None
+
 
 class GraphRunner(EagerRunner):
-    """The whole iteration as one CUDA graph: warm-up steps, capture, one checked replay, then replays."""
+    """The whole iteration as one CUDA graph: warm-up steps, capture, then replays.
+
+    Its trial runs the warm-up steps, the capture and one replay checked against the
+    eager step; :meth:`rewind` then drops that graph, and the run warms up and captures
+    again from the restored state (the graph must hold the run's own optimizer state,
+    which the restore dropped), without a second check: these are the steps the trial
+    checked, from the same state. A check that fails after the trial has nothing left
+    to fall back on and is a :class:`PerfError`.
+    """
 
     mode = "graph"
+    has_trial = True
 
     def __init__(self, trainer, row: LogRow, backend: Any = None, warmup: int = GRAPH_WARMUP_STEPS,
                  verify: bool = True, backend_factory: Optional[Callable[[Callable[[], Snapshot]], Any]] = None):
@@ -411,8 +439,8 @@ class GraphRunner(EagerRunner):
             raise PerfUnavailable(self.mode, f"variant {trainer.variant.name!r} declares graph_safe = False")
         if precisions.get(trainer.config.precision).grad_scaler:  # its step reads found-inf on the host
             raise PerfUnavailable(self.mode, f"precision {trainer.config.precision!r} scales losses")
-        ctx = replace(trainer.context(), autocast=autocast_factory(trainer.config.precision, trainer.device,
-                                                                   cache=False))
+        ctx = replace(trainer.context(), autocast=precisions.autocast_factory(trainer.config.precision,
+                                                                              trainer.device, cache=False))
         super().__init__(trainer, row, ctx=ctx)
         if backend_factory is not None:  # e.g. a test's stand-in for CUDA graphs (tests/perf_doubles.py)
             backend = backend_factory(self.snapshot)
@@ -422,6 +450,7 @@ class GraphRunner(EagerRunner):
         self.warmup = max(2, warmup)
         self.warmed = 0
         self.verify = verify
+        self.trialled = False  # True once rewound after its trial: a failed check is then an error
         self.static: Optional[Tensor] = None
         self._state0 = None
 
@@ -442,18 +471,33 @@ class GraphRunner(EagerRunner):
             return out
         return self._capture()
 
+    def trial(self) -> None:
+        while self.static is None:
+            self.step()
+
+    def rewind(self) -> None:
+        self.backend.reset()
+        self.static, self._state0, self.warmed = None, None, 0
+        self.verify, self.trialled = False, True
+
+    def _refuse(self, reason: str) -> Exception:
+        if self.trialled:
+            return PerfError(f"perf mode {self.mode!r} passed its trial but not in the run ({reason}); "
+                             f"use perf eager")
+        return PerfUnavailable(self.mode, reason)
+
     def _capture(self) -> Tensor:
         changed = changed_keys(self._state0, self._python_state())
         if changed:
-            raise PerfUnavailable(self.mode, f"the step changes Python-side state a graph would freeze "
-                                             f"({', '.join(changed[:3])}); set graph_safe = False on the variant")
+            raise self._refuse(f"the step changes Python-side state a graph would freeze "
+                               f"({', '.join(changed[:3])}); set graph_safe = False on the variant")
         t = self.trainer
         for opt in (t.opt_d, t.opt_g):
             opt.zero_grad(set_to_none=True)
         try:
             static = self.backend.capture(self.eager_step)
         except Exception as err:  # noqa: BLE001  (whatever broke the capture)
-            raise PerfUnavailable(self.mode, f"capture failed: {first_line(err)}") from err
+            raise self._refuse(f"capture failed: {first_line(err)}") from err
         if not self.verify:
             self.static = static
             self.backend.replay()
@@ -470,7 +514,7 @@ class GraphRunner(EagerRunner):
         problem = compare_step(got, want, before, got_params, params, self.row.keys or [],
                                tolerance(t.config.precision))
         if problem:
-            raise PerfUnavailable(self.mode, f"a replay differs from the eager step: {problem}", row=want)
+            raise self._refuse(f"a replay differs from the eager step: {problem}")
         self.static = static
         return want
 
@@ -505,28 +549,33 @@ def compare_step(got: Tensor, want: Tensor, before: List[Tensor], got_params: Li
 
 
 class Runner:
-    """What the trainer calls: the first workable mode of the chain, with fallbacks.
+    """What the trainer calls: the perf mode, chosen once when it is built, and its runner.
 
-    ``step()`` returns the step's row; ``mode`` is the mode in use; ``notices`` lists
-    the one-line notices of modes given up. ``modes`` overrides the chain that ``auto``
-    tries; ``graph_backend`` (``snapshot -> backend``) replaces the CUDA graph under the graph
-    mode, so that tests run that mode's code path on any machine (tests/perf_doubles.py);
-    ``builders`` replaces the runner class of a mode (``(trainer, row) -> runner``).
+    Building it walks the chain (``auto``: graph, compile, eager on CUDA). Each mode's
+    runner is built (a declared refusal, e.g. ``graph_safe = False``, raises there) and,
+    where it has something to prove, tried on a :class:`Snapshot` of the training state
+    that is restored after the trial, pass or fail; the first mode that works is kept and
+    trains from the untouched state. ``step()`` runs that mode and nothing else.
+
+    ``mode`` is the mode in use; ``notices`` lists one line per mode given up. ``modes``
+    overrides the chain; ``graph_backend`` (``snapshot -> backend``) replaces the CUDA
+    graph under the graph mode, so that tests run that mode's code path on any machine
+    (tests/perf_doubles.py); ``builders`` replaces the runner class of a mode
+    (``(trainer, row) -> runner``, see :class:`EagerRunner` for what a runner does).
     """
 
     def __init__(self, trainer, mode: str, *, modes: Optional[Sequence[str]] = None,
                  graph_backend: Optional[Callable] = None, builders: Optional[Dict[str, Callable]] = None):
         self.trainer = trainer
         self.requested = mode
-        self.chain = list(modes if modes is not None else chain(mode, trainer.device))
+        self.chain = tuple(modes if modes is not None else chain(mode, trainer.device))
         self.row = LogRow(trainer.variant.name)
         self.builders: Dict[str, Callable] = {name: m.runner for name, m in PERF_MODES.items() if m.runner}
         if graph_backend:
             self.builders["graph"] = lambda t, row: GraphRunner(t, row, backend_factory=graph_backend)
         self.builders.update(builders or {})
         self.notices: List[str] = []
-        self.current = None
-        self._next()
+        self.current = self._choose()
 
     @property
     def mode(self) -> str:
@@ -536,31 +585,42 @@ class Runner:
     def keys(self) -> Optional[List[str]]:
         return self.row.keys
 
-    def _next(self, failure: Optional[PerfUnavailable] = None) -> None:
-        while True:
-            if failure is not None:
-                if self.requested != "auto" or not self.chain:
+    def step(self) -> Tensor:
+        return self.current.step()
+
+    def _choose(self):
+        """The runner of the first mode of the chain that builds and passes its trial."""
+        for i, mode in enumerate(self.chain):
+            try:
+                return self._try(mode)
+            except PerfUnavailable as failure:
+                if self.requested != "auto" or i + 1 == len(self.chain):
                     raise PerfError(f"{failure}. Use perf 'auto' to fall back, or 'eager'") from failure
-                nxt = self.chain[0]
                 note = (f"perf: {failure.mode} off for {self.trainer.variant.name} "
-                        f"({failure.reason}); using {nxt}")
+                        f"({failure.reason}); using {self.chain[i + 1]}")
                 logger.warning(note)
                 self.notices.append(note)
-            mode = self.chain.pop(0)
-            try:
-                self.current = self.builders[mode](self.trainer, self.row)
-                return
-            except PerfUnavailable as err:
-                failure = err
+        raise PerfError(f"perf {self.requested!r}: no mode to run")
 
-    def step(self) -> Tensor:
+    def _try(self, mode: str):
+        """``mode``'s runner, built, tried on a snapshot that is restored after, and rewound
+        to train from that state; :class:`PerfUnavailable` when it cannot run here."""
+        runner = self.builders[mode](self.trainer, self.row)
+        if not runner.has_trial:
+            return runner
+        t = self.trainer
+        snap = runner.snapshot()
         try:
-            return self.current.step()
-        except PerfUnavailable as err:
-            self._next(err)
-            if err.row is not None:
-                return err.row
-            return self.step()
+            with precisions.precision_mode(t.config.precision, t.device):  # as the run will train
+                runner.trial()
+        except PerfUnavailable:
+            raise
+        except Exception as err:  # noqa: BLE001  (a fault of the variant's own code shows again in eager)
+            raise PerfUnavailable(mode, f"its trial step failed: {first_line(err)}") from err
+        finally:
+            snap.restore()
+        runner.rewind()
+        return runner
 
 
 # ---- the perf modes ----------------------------------------------------------------

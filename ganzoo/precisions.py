@@ -5,7 +5,10 @@ autocast may use TF32, whether losses are scaled (a gradient scaler, for formats
 small gradients underflow), how far a CUDA-graph replay may drift from the eager step
 before the fast path refuses it, and the dtype of the matmul peak that MFU divides by.
 The trainer, the fast path (ganzoo.perf), the throughput probes, the suites and the CLI
-all read these entries; adding a precision is one ``register_precision`` call.
+all read these entries; adding a precision is one ``register_precision`` call. What a
+precision sets while a run trains lives here too: the CUDA flags (:func:`precision_mode`,
+TF32 and cuDNN autotuning, put back afterwards) and the autocast context of a step
+(:func:`autocast_factory`).
 
 - ``fp32``: true fp32 everywhere (TF32 off).
 - ``tf32``: fp32 tensors, CUDA matmuls and convolutions in TF32.
@@ -21,8 +24,9 @@ kernels (bf16 on a CPU is slow on most CPUs: for parity checks, not speed).
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Callable, Iterator, Optional, Tuple
 
 import torch
 
@@ -60,3 +64,58 @@ register_precision("bf16", PrecisionMode("bf16 autocast; TF32 for the fp32 work 
 register_precision("fp16", PrecisionMode("fp16 autocast with dynamic loss scaling (Micikevicius et al. 2018)",
                                          autocast_dtype=torch.float16, tf32=True, grad_scaler=True,
                                          replay_tolerance=5e-2, peak_dtype=torch.float16))
+
+
+# ---- settings while a run trains -------------------------------------------------
+class PrecisionFlags:
+    """The CUDA flags of one precision, set while entered and put back on exit: TF32 for
+    matmuls and convolutions under a precision with ``tf32`` (the fp32 work left outside
+    autocast), true fp32 otherwise; cuDNN autotuning on. Nothing changes on other devices.
+
+    ``paused()`` puts the outer flags back for a while, e.g. for evaluation inside a
+    training run (the metrics' own nets run at default precision, the same for every run).
+    """
+
+    def __init__(self, precision: str, device: torch.device):
+        self.precision, self.device = precision, device
+        self._saved: Optional[Tuple[str, bool, bool]] = None
+
+    def __enter__(self) -> "PrecisionFlags":
+        if self.device.type == "cuda":
+            tf32 = get(self.precision).tf32
+            self._saved = (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32,
+                           torch.backends.cudnn.benchmark)
+            torch.set_float32_matmul_precision("high" if tf32 else "highest")
+            torch.backends.cudnn.allow_tf32 = tf32
+            torch.backends.cudnn.benchmark = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._saved is not None:
+            matmul, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark = self._saved
+            torch.set_float32_matmul_precision(matmul)
+            self._saved = None
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """The flags from before ``__enter__`` inside the block, this precision's again after it."""
+        self.__exit__(None, None, None)
+        try:
+            yield
+        finally:
+            self.__enter__()
+
+
+def precision_mode(precision: str, device: torch.device) -> PrecisionFlags:
+    """``with precision_mode(name, device):`` runs its block under that precision's CUDA flags."""
+    return PrecisionFlags(precision, device)
+
+
+def autocast_factory(precision: str, device: torch.device, cache: bool = True) -> Callable[[], Any]:
+    """``ctx.autocast``: autocast to the precision's dtype (bf16 under ``bf16``), nothing where
+    it has none. CUDA graphs need ``cache=False`` (the autocast weight cache would hold
+    tensors across capture)."""
+    dtype = get(precision).autocast_dtype
+    if dtype is None:
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device.type, dtype=dtype, cache_enabled=cache)

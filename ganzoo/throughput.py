@@ -32,10 +32,10 @@ import torch
 
 from ganzoo import perf as _perf
 from ganzoo import precisions
-from ganzoo.memory import TrainingPeakMemory
-from ganzoo.speed import RATES, rates
 from ganzoo.data.base import TensorData
 from ganzoo.errors import ConfigError
+from ganzoo.memory import TrainingPeakMemory
+from ganzoo.speed import RATES, rates
 from ganzoo.variants.base import d_logits
 
 DataLike = Union[str, Sequence[int], TensorData]
@@ -113,7 +113,7 @@ def flops_per_step(trainer) -> int:
         counter.mod_tracker = _NoModuleTracking()
     snap = runner.snapshot()
     try:
-        with _perf.precision_mode(trainer.config.precision, trainer.device), counter:
+        with precisions.precision_mode(trainer.config.precision, trainer.device), counter:
             runner.step()
     finally:
         snap.restore()
@@ -145,7 +145,7 @@ def matmul_peak(device: Union[str, torch.device], precision: str = "fp32") -> fl
     a = torch.randn(n, n, device=device, dtype=dtype, generator=gen)
     b = torch.randn(n, n, device=device, dtype=dtype, generator=gen)
     best = math.inf
-    with _perf.precision_mode(precision, device):
+    with precisions.precision_mode(precision, device):
         for _ in range(3):
             a @ b
         for _ in range(5):
@@ -189,7 +189,7 @@ class PlainLoop:
         self.batch, self.z_dim, self.device = trainer.config.batch_size, trainer.config.z_dim, trainer.device
         self.num_classes = trainer.data.num_classes
         self.precision = trainer.config.precision
-        self.autocast = _perf.autocast_factory(self.precision, self.device)
+        self.autocast = precisions.autocast_factory(self.precision, self.device)
         # A variant that reshapes the update (its own train_step, d_step or g_step, e.g. a
         # relativistic G loss that needs D on real data) runs its own step bare.
         self.custom = any(getattr(type(self.variant), m) is not getattr(Variant, m)
@@ -245,7 +245,7 @@ class PlainLoop:
         self.opt_g.step()
 
     def run(self, steps: int) -> None:
-        with _perf.precision_mode(self.precision, self.device):
+        with precisions.precision_mode(self.precision, self.device):
             for _ in range(steps):
                 self.step()
 

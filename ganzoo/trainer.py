@@ -7,6 +7,7 @@ buffer on the device, read back every ``log_every`` steps, where divergence is c
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import random
 import time
@@ -18,22 +19,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ganzoo import distributed, faults, nets, optimizers, perf, precisions
+from ganzoo import checkpoints, distributed, faults, nets, optimizers, outcome, perf, precisions
+from ganzoo.checkpoints import CHECKPOINT_FORMAT, CheckpointError, read_checkpoint  # noqa: F401  (public here too)
 from ganzoo.config import check_fields, check_unknown, names_of, setting
 from ganzoo.data.base import TensorData
 from ganzoo.ema import WeightAverage
-from ganzoo.errors import ConfigError, GanzooError, MissingFileError
-from ganzoo.files import atomic_write
+from ganzoo.errors import ConfigError
 from ganzoo.registry import VARIANTS
 from ganzoo.speed import rates
 from ganzoo.variants.base import StepContext, Variant, VariantError
 
 PRECISIONS = precisions.PRECISIONS  # fp32 | tf32 | bf16 | ... (ganzoo.precisions)
 PERF_MODES = perf.PERF_MODES  # the perf modes' registry (see ganzoo.perf)
-
-
-class CheckpointError(GanzooError, ValueError):
-    """A checkpoint cannot serve what was asked of it (e.g. resuming from a compact one)."""
 
 
 SEED_MAX = 2**63 - 1  # torch.manual_seed takes a signed 64-bit integer
@@ -90,7 +87,8 @@ class History:
     log_steps: List[int] = field(default_factory=list)  # steps at which the host read back
     log_train_s: List[float] = field(default_factory=list)  # training seconds at those steps
     evals: List[Dict[str, Any]] = field(default_factory=list)  # {step, train_s, metrics...}
-    status: str = "running"  # running | ok | diverged | failed (the variant raised: VariantError)
+    status: str = "running"  # running | ok | diverged | failed: ganzoo.outcome.run_status decides
+    # the first step whose logged values were not all finite (under torchrun: any rank's first)
     diverged_at: Optional[int] = None
     train_s: float = 0.0  # training time only: no evaluation, no checkpoints
     eval_s: float = 0.0
@@ -196,7 +194,8 @@ class Trainer:
             self.data = perf.channels_last_data(self.data)
         hp = self.variant.hp
         # Fused Adam (CPU and CUDA), capturable when the step may become a CUDA graph.
-        self._opt_options = perf.optimizer_options(hp["optimizer"], self.device, self.config.perf)
+        self._opt_options = optimizers.optimizer_options(hp["optimizer"], self.device,
+                                                         capturable=perf.may_capture(self.config.perf, self.device))
         self.opt_g = optimizers.build(self.G.parameters(), hp, hp["lr_g"], **self._opt_options)
         self.opt_d = optimizers.build(self.D.parameters(), hp, hp["lr_d"], **self._opt_options)
         # Loss scaling, for a precision that asks for it (ganzoo.precisions): in ctx.backward / ctx.step.
@@ -205,7 +204,8 @@ class Trainer:
         # The EMA of G's weights (config.g_ema > 0): what sample() and evaluation use.
         self.g_average = WeightAverage(self.G, self.config.g_ema) if self.config.g_ema else None
         self.ranks_in_sync: Optional[bool] = None  # several processes: checked when fit() ends
-        # The step runner (ganzoo.perf): built at the first fit(), dropped when state is loaded.
+        # The step runner (ganzoo.perf): built at the first fit(), which picks its perf mode by
+        # trying each on a snapshot of the state; dropped when state is loaded.
         self.runner: Optional[perf.Runner] = None
         self.step = 0
         self.history = History()
@@ -217,7 +217,7 @@ class Trainer:
     # ---- the step ----------------------------------------------------------------
     def autocast(self):
         """Autocast to the precision's dtype (ganzoo.precisions), or nothing."""
-        return perf.autocast_factory(self.config.precision, self.device)()
+        return precisions.autocast_factory(self.config.precision, self.device)()
 
     def context(self) -> StepContext:
         sync = None
@@ -228,6 +228,11 @@ class Trainer:
                            batch_size=self.config.batch_size, z_dim=self.config.z_dim,
                            num_classes=self.data.num_classes, real_batch=self.data.batch,
                            device=self.device, autocast=self.autocast, sync=sync, scaler=self.scaler)
+
+    @functools.cached_property
+    def logistic(self) -> bool:
+        """Whether D's outputs are logistic logits, which can saturate (ganzoo.outcome)."""
+        return outcome.logistic_discriminator(self.variant)
 
     @property
     def images_per_step(self) -> int:
@@ -259,27 +264,26 @@ class Trainer:
         bar = _progress_bar(total, self.step, f"{self.variant.name} on {self.data.name}") if progress else None
         buffer: Optional[Tensor] = None
         pending = 0  # steps recorded in the buffer since the last read-back
-        self.history.status = "running"
-        if self.runner is None:
-            self.runner = perf.Runner(self, "eager" if self.dist else cfg.perf)
-        runner = self.runner
+        self.history.status, self.history.diverged_at = outcome.RUNNING, None
+        runner = self.runner  # None until the first step of the first fit (or after a load)
         self._sync()
         t0 = time.perf_counter()
         train_s0 = self.history.train_s
-        precision = perf.precision_mode(cfg.precision, self.device)  # TF32 / cuDNN flags, restored after
-        precision.__enter__()
         slow_down = faults.step_delay()  # a test's simulated slower machine; 0 otherwise
-        try:
+        # The precision's TF32 / cuDNN flags while training, put back after (ganzoo.precisions).
+        with precisions.precision_mode(cfg.precision, self.device) as precision, _closing(bar):
             while self.step < total:
                 if slow_down:
                     time.sleep(slow_down)
                 try:
+                    if runner is None:  # the perf mode, picked once by trying each mode on a snapshot
+                        runner = self.runner = perf.Runner(self, "eager" if self.dist else cfg.perf)
                     row = runner.step()  # the step's logged values, one device tensor (ganzoo.perf)
-                except perf.PerfError:
-                    self.history.status = "failed"
+                except perf.PerfError as err:
+                    self.history.status = outcome.run_status(self.history, error=err).status
                     raise
                 except Exception as err:  # the variant's (perhaps a plugin's) code: name it and the step
-                    self.history.status = "failed"
+                    self.history.status = outcome.run_status(self.history, error=err).status
                     raise VariantError(self.variant.name, self.step + 1, err) from err
                 if self.g_average is not None:
                     self.g_average.update()
@@ -304,7 +308,7 @@ class Trainer:
                     first = distributed.first_divergence(self.history.diverged_at if diverged else None,
                                                          self.device)
                     if first is not None:
-                        self.history.status, self.history.diverged_at, diverged = "diverged", first, True
+                        self.history.diverged_at, diverged = first, True
                 pending = 0
                 if bar is not None:
                     bar.n = self.step
@@ -321,26 +325,18 @@ class Trainer:
                            and self.step < total)  # the end has its own save (save_at_end)
                 if do_eval or do_save:
                     # The metrics' own nets run at default precision, the same for every run.
-                    precision.__exit__(None, None, None)
-                    try:
+                    with precision.paused():
                         if do_eval:
                             self._evaluate(evaluate)
                         if do_save:
                             self.save(self.checkpoint_path)
-                    finally:
-                        precision = perf.precision_mode(cfg.precision, self.device)
-                        precision.__enter__()
                 t0 += time.perf_counter() - paused  # evaluation and checkpoints are not training time
-        finally:
-            precision.__exit__(None, None, None)
-            if bar is not None:
-                bar.close()
         if self.dist:
             self.ranks_in_sync = distributed.ranks_in_sync((self.G, self.D), self.variant.state.values())
-        if self.history.status == "running":
-            self.history.status = "ok"
-            if evaluate is not None:
-                self._evaluate(evaluate)
+        if self.history.diverged_at is None and evaluate is not None:  # reached its steps: the final evaluation
+            self._evaluate(evaluate)
+        self.history.status = outcome.run_status(self.history, finished=self.step >= total,
+                                                 logistic=self.logistic).status
         if self.checkpoint_path and save_at_end:
             self.save(self.checkpoint_path)
         return self.history
@@ -365,8 +361,7 @@ class Trainer:
         h.real_images = self.step * self.images_per_step
         bad = ~torch.isfinite(host).all(dim=1)
         if bool(bad.any()):
-            h.status = "diverged"
-            h.diverged_at = first + int(bad.nonzero()[0, 0])
+            h.diverged_at = first + int(bad.nonzero()[0, 0])  # run_status reads it
             return True
         return False
 
@@ -407,7 +402,7 @@ class Trainer:
             m = min(batch_size, n - start)
             z = torch.randn(m, self.config.z_dim, device=self.device, generator=gen)
             y = None if labels is None else labels[start:start + m].to(self.device)
-            with perf.precision_mode(self.config.precision, self.device), self.autocast():
+            with precisions.precision_mode(self.config.precision, self.device), self.autocast():
                 out.append(G(z, y).float())
         G.train(was_training)
         return torch.cat(out)
@@ -442,103 +437,23 @@ class Trainer:
             "torch": torch.__version__, **extra,
         }
 
-    # ---- checkpoints -------------------------------------------------------------
+    # ---- checkpoints (ganzoo.checkpoints) -------------------------------------------
     def state_dict(self, optimizer: bool = True) -> Dict[str, Any]:
-        """What rebuilds this trainer: variant, arch, config (hyperparameters included),
-        dataset, data shape, classes, step, and the nets' weights.
-
-        ``optimizer=True`` (a full checkpoint, what ``ganzoo train`` writes): also both
-        optimizers, the whole history and the RNG states, so that training resumes exactly.
-        ``optimizer=False`` (a compact checkpoint, what ``ganzoo bench`` keeps per run): G
-        and D only, with the history's scalars (status, step counts, times) and none of its
-        per-step values; enough to sample and evaluate, not to train on.
-        """
-        state = {
-            "format": CHECKPOINT_FORMAT,
-            "variant": self.variant.name, "arch": self.arch,
-            "config": asdict(self.config), "dataset": self.dataset_spec,
-            "data_shape": list(self.data.shape), "num_classes": self.data.num_classes,
-            "step": self.step, "history": self.history.to_dict(),
-            "G": self.G.state_dict(), "D": self.D.state_dict(),
-            "variant_state": {k: v.detach().cpu() for k, v in self.variant.state.items()},
-        }
-        if self.g_average is not None:
-            state["G_ema"] = self.g_average.module.state_dict()
-        if self.scaler is not None:
-            state["grad_scaler"] = self.scaler.state_dict()
-        if not optimizer:
-            state["contents"] = "nets"  # compact: see CheckpointError in fit()
-            state["history"] = {k: v for k, v in state["history"].items()
-                                if not isinstance(v, (list, dict))}
-            return state
-        state["contents"] = "full"
-        state.update(
-            opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(),
-            rng={"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-                 "python": random.getstate(),
-                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None})
-        return state
+        """A full (``optimizer=True``) or compact checkpoint's contents (:func:`ganzoo.checkpoints.state_of`)."""
+        return checkpoints.state_of(self, optimizer)
 
     def save(self, path, optimizer: bool = True) -> Path:
-        """Write a checkpoint atomically (a temporary file, then a rename).
-
-        ``optimizer=False`` writes a compact one (see :meth:`state_dict`).
-        """
-        path = Path(path)
-        if self.dist and not self.dist.is_main:  # one checkpoint per run: rank 0's
-            return path
-        def write(tmp: str) -> None:
-            try:
-                torch.save(self.state_dict(optimizer=optimizer), tmp)
-            except RuntimeError as err:  # torch's writer says "file write failed" for a full disk
-                raise OSError(f"cannot write checkpoint {path}: {err}") from err
-
-        return atomic_write(path, write, fault_point="checkpoint-write")
+        """Write a checkpoint atomically (:func:`ganzoo.checkpoints.save`)."""
+        return checkpoints.save(self, path, optimizer)
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
-        """Load a full checkpoint (training resumes exactly) or a compact one (nets only:
-        the trainer then samples and evaluates but refuses to ``fit``)."""
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self._load_variant_state(state.get("variant_state", {}))
-        if self.g_average is not None:
-            if "G_ema" not in state:
-                raise CheckpointError(f"this run keeps an EMA of G (g_ema={self.config.g_ema}) but the "
-                                      f"checkpoint holds none: it was trained without one")
-            self.g_average.module.load_state_dict(state["G_ema"])
-        if self.scaler is not None and "grad_scaler" in state:
-            self.scaler.load_state_dict(state["grad_scaler"])
-        self.step = state["step"]
-        self.runner = None  # a captured graph holds the replaced state: capture again
-        if "opt_g" not in state:  # compact: no optimizer, RNG or per-step history
-            self.resumable = False
-            self.history = History(**{k: v for k, v in state.get("history", {}).items()
-                                      if k in {f.name for f in fields(History)}})
-            return
-        self.resumable = True
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        for opt in (self.opt_g, self.opt_d):  # the saved flags may be another device's or mode's
-            perf.apply_optimizer_options(opt, self._opt_options)
-        self.history = History.from_dict(state["history"])
-        rng = state["rng"]
-        torch.set_rng_state(rng["torch"])
-        np.random.set_state(rng["numpy"])
-        random.setstate(rng["python"])
-        if self.dist:  # the saved RNG is rank 0's (CUDA included): each rank restarts its own stream
-            seed_everything(distributed.rank_seed(self.config.seed, self.dist.rank, self.step))
-        elif rng.get("cuda") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        """Load a full checkpoint (training resumes exactly) or a compact one (nets only: the
+        trainer then samples and evaluates but refuses to ``fit``)."""
+        checkpoints.load_into(self, state)
 
-    def _load_variant_state(self, saved: Dict[str, Tensor]) -> None:
-        """Copy a checkpoint's variant state into ``variant.state``, in place."""
-        mine = self.variant.state
-        if set(saved) != set(mine):
-            raise CheckpointError(f"the checkpoint's state of variant {self.variant.name!r} holds "
-                                  f"{sorted(saved) or 'nothing'}, this version's {sorted(mine) or 'nothing'}")
-        with torch.no_grad():
-            for k, v in saved.items():
-                mine[k].copy_(v)
+    def seed_rank(self, step: int) -> None:
+        """Under torchrun, this rank's own RNG stream from ``step`` on (a resumed run's)."""
+        seed_everything(distributed.rank_seed(self.config.seed, self.dist.rank, step))
 
     @classmethod
     def from_checkpoint(cls, path, data: Optional[TensorData] = None, expect: Optional[tuple] = None,
@@ -589,41 +504,12 @@ def _jsonable(d: Dict[str, Any]) -> Dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
+def _closing(bar):
+    """``with _closing(bar):`` closes a progress bar (or None) at the end of the block."""
+    return contextlib.nullcontext() if bar is None else bar
+
+
 def _progress_bar(total: int, initial: int, desc: str):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True, leave=False)
-
-
-CHECKPOINT_FORMAT = 1  # raise when the layout changes; read_checkpoint refuses other formats
-CHECKPOINT_KEYS = ("variant", "arch", "config", "dataset", "step", "G", "D")
-
-
-def read_checkpoint(path) -> Dict[str, Any]:
-    """A checkpoint's contents, or a :class:`CheckpointError` that says what the file is not
-    (missing, not a torch file, truncated, or a torch file that is not a ganzoo checkpoint)."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"no checkpoint at {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # pickle, zip and EOF errors all mean: not a readable checkpoint
-        raise CheckpointError(
-            f"{path} is not a readable ganzoo checkpoint ({type(err).__name__}: {err}); "
-            f"a checkpoint is written by `ganzoo train` (DIR/checkpoint.pt) or kept by "
-            f"`ganzoo bench` (RESULTS/checkpoints/<run_id>.pt)") from None
-    missing = [k for k in CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
-    if missing:
-        raise CheckpointError(f"{path} is a torch file but not a ganzoo checkpoint: it lacks "
-                              f"{', '.join(missing)}")
-    if state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is a ganzoo checkpoint in format {state.get('format')!r}, written "
-                              f"by another ganzoo version; this one ({ganzoo_version()}) reads format "
-                              f"{CHECKPOINT_FORMAT}: use the ganzoo that wrote it, or train the run again")
-    return state
-
-
-def ganzoo_version() -> str:
-    import ganzoo
-
-    return ganzoo.__version__

@@ -1,5 +1,5 @@
 """Test doubles for ganzoo.perf: a stand-in for CUDA graphs, so that the graph mode's code
-path (warm-up, capture, checked replay, fall-back) runs on any machine."""
+path (trial: warm-up, capture, checked replay; then the run's own capture) runs on any machine."""
 from __future__ import annotations
 
 import contextlib
@@ -33,3 +33,6 @@ class EmulatedGraph:
 
     def replay(self) -> None:
         self.out.copy_(self.fn())
+
+    def reset(self) -> None:
+        self.fn, self.out = None, None

@@ -1,10 +1,12 @@
 """The fast path (ganzoo.perf) and throughput measurement (ganzoo.throughput).
 
-On the CPU: mode checks, the graph runner's code path through an emulated graph
-(static buffers, warm-up, python-state check, replay verification, fallbacks), the
-compile fallback's state restore, optimizer flags across checkpoints, FLOP counting.
+On the CPU: mode checks, the choice of the mode once, before the first step, by a trial
+whose effects are undone, the graph runner's code path through an emulated graph (static
+buffers, warm-up, python-state check, replay verification, fallbacks), a failed compile
+trial, optimizer flags across checkpoints, FLOP counting.
 On a GPU (skipped elsewhere): a captured CUDA graph against the eager step.
 """
+import dataclasses
 import logging
 import math
 import os
@@ -95,7 +97,7 @@ def test_replays_write_into_one_static_buffer(ring8):
     trainer = emulated(Trainer("nsgan", ring8, config=cpu_config()))
     runner = trainer.runner
     rows = [runner.step() for _ in range(perf.GRAPH_WARMUP_STEPS + 3)]
-    replayed = rows[perf.GRAPH_WARMUP_STEPS + 1:]  # after the capture step (which returns the eager check)
+    replayed = rows[perf.GRAPH_WARMUP_STEPS:]  # from the capture step on (checked in the trial, not again)
     assert all(r is replayed[0] for r in replayed)
     assert all(r is not replayed[0] for r in rows[:perf.GRAPH_WARMUP_STEPS])
 
@@ -114,11 +116,22 @@ def test_python_state_in_the_step_falls_back_to_eager_with_a_notice(ring8, caplo
     assert values == eager
 
 
-def test_an_explicit_mode_that_cannot_run_is_an_error(ring8):
-    trainer = emulated(Trainer(CountingVariant, ring8, config=cpu_config()), "graph")
+def test_an_explicit_mode_that_cannot_run_is_an_error_before_the_first_step(ring8, monkeypatch):
+    trainer = Trainer(CountingVariant, ring8, config=cpu_config())
     with pytest.raises(perf.PerfError, match="Python-side state.*perf 'auto'"):
-        trainer.fit()
-    assert trainer.history.status == "failed"
+        emulated(trainer, "graph")
+    assert trainer.step == 0 and trainer.variant.calls == 0 and not trainer.opt_d.state  # the trial undone
+    # through fit: the run fails at its first step, having trained none
+    monkeypatch.setattr(perf.torch, "compile", lambda m, **kw: Exploding())
+    explicit = Trainer("nsgan", ring8, config=cpu_config(perf="compile"))
+    with pytest.raises(perf.PerfError, match="compiler exploded.*perf 'auto'"):
+        explicit.fit()
+    assert explicit.history.status == "failed" and explicit.step == 0
+
+
+class Exploding(torch.nn.Module):
+    def forward(self, *args):
+        raise RuntimeError("compiler exploded")
 
 
 def test_graph_safe_false_skips_capture(ring8):
@@ -154,6 +167,95 @@ def test_a_replay_that_differs_from_eager_is_never_used(ring8):
     values = trainer.fit().values
     assert trainer.runner.mode == "eager" and "differs from the eager step" in trainer.runner.notices[0]
     assert values == eager
+
+
+class CapturesOnce(EmulatedGraph):
+    """A 'graph' that captures in the trial, and fails when the run captures again."""
+
+    captures = 0
+
+    def capture(self, fn):
+        self.captures += 1
+        if self.captures > 1:
+            raise RuntimeError("out of graph memory")
+        return super().capture(fn)
+
+
+def test_a_mode_that_passed_its_trial_and_fails_in_the_run_is_an_error_not_a_fallback(ring8):
+    trainer = Trainer("nsgan", ring8, config=cpu_config())
+    trainer.runner = perf.Runner(trainer, "auto", modes=("graph", "eager"), graph_backend=CapturesOnce)
+    assert trainer.runner.mode == "graph"
+    with pytest.raises(perf.PerfError, match="passed its trial but not in the run.*out of graph memory"):
+        trainer.fit()
+    assert trainer.history.status == "failed" and trainer.runner.mode == "graph"
+    assert trainer.step == perf.GRAPH_WARMUP_STEPS  # the warm-up steps trained; nothing fell back
+
+
+# ---- the mode is chosen once, up front ---------------------------------------------------
+class FailsItsTrial(perf.EagerRunner):
+    """A mode whose trial trains a few real steps (RNG draws, optimizer state, the variant's
+    state and Python attributes, the loss scaler), then fails. Counts its trials."""
+
+    mode = "flaky"
+    has_trial = True
+    trials = []
+
+    def trial(self):
+        self.trials.append(self.trainer.step)
+        for _ in range(3):
+            self.eager_step()
+        raise RuntimeError("trial broke")
+
+    def step(self):
+        raise AssertionError("a mode given up trains no step")
+
+
+@pytest.fixture
+def flaky_auto(monkeypatch):
+    """``auto`` tries the mode 'flaky' (FailsItsTrial), then eager."""
+    perf.PERF_MODES.register("flaky", perf.PerfMode("test: fails its trial", runner=FailsItsTrial))
+    monkeypatch.setattr(perf, "chain", lambda mode, device: ("flaky", "eager") if mode == "auto" else (mode,))
+    monkeypatch.setattr(FailsItsTrial, "trials", [])
+    yield FailsItsTrial.trials
+    perf.PERF_MODES.unregister("flaky")
+
+
+@pytest.fixture
+def scaled_fp32():
+    """fp32 with loss scaling (exact: scaling by 2^16 and back): the scaler's state moves every step."""
+    from ganzoo.precisions import PRECISIONS, PrecisionMode
+
+    PRECISIONS.register("fp32-scaled", PrecisionMode("test: fp32 with a grad scaler", grad_scaler=True))
+    yield "fp32-scaled"
+    PRECISIONS.unregister("fp32-scaled")
+
+
+def test_fit_picks_the_mode_once_before_its_first_step(ring8, flaky_auto):
+    trainer = Trainer("nsgan", ring8, config=cpu_config())
+    assert trainer.runner is None
+    trainer.fit(steps=4)
+    assert flaky_auto == [0]  # tried once, before step 1
+    assert trainer.runner.mode == "eager" and trainer.runner.notices == [
+        "perf: flaky off for nsgan (its trial step failed: RuntimeError: trial broke); using eager"]
+    trainer.fit()
+    assert flaky_auto == [0] and trainer.step == 9  # the second fit does not choose again
+
+
+@pytest.mark.parametrize("variant", [CountingVariant, "began"])  # a Python counter; state tensors (k_t)
+def test_a_failed_trial_leaves_no_trace_in_the_run(ring8, flaky_auto, scaled_fp32, variant):
+    """The trial's steps drew noise and batches, created and moved optimizer state, moved
+    the variant's state and the loss scaler: all undone, so the run is the eager run."""
+    config = cpu_config(precision=scaled_fp32, perf="eager")
+    eager = Trainer(variant, ring8, config=config)
+    want = eager.fit().values
+    trainer = Trainer(variant, ring8, config=dataclasses.replace(config, perf="auto"))
+    got = trainer.fit().values
+    assert flaky_auto == [0] and trainer.runner.mode == "eager"
+    assert got == want
+    assert trainer.scaler.state_dict() == eager.scaler.state_dict()
+    for k, v in eager.variant.state.items():
+        assert torch.equal(trainer.variant.state[k], v), k
+    assert vars(trainer.variant).get("calls") == vars(eager.variant).get("calls")
 
 
 # ---- compile: failure restores the state ------------------------------------------------

@@ -108,3 +108,31 @@ def test_fp16_trains_checkpoints_and_resumes_through_the_cli(tmp_path, capsys):
     assert all(math.isfinite(v) for v in summary["final"].values())
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     assert state["grad_scaler"]["scale"] > 0  # the scaler's state travels with the run
+
+
+def cuda_flags():
+    return torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark
+
+
+def test_precision_flags_hold_inside_the_block_pause_for_evaluation_and_are_put_back():
+    """What fit does around training segments and evaluation (the flags are process-wide
+    settings, so a CUDA device object is enough; no GPU is touched)."""
+    from ganzoo.precisions import precision_mode
+
+    before = cuda_flags()
+    cuda = torch.device("cuda")
+    try:
+        with precision_mode("tf32", cuda) as flags:
+            assert cuda_flags() == ("high", True, True)
+            with flags.paused():  # evaluation and checkpoints: the flags from before
+                assert cuda_flags() == before
+            assert cuda_flags() == ("high", True, True)
+            with precision_mode("fp32", cuda):
+                assert cuda_flags() == ("highest", False, True)
+            assert cuda_flags() == ("high", True, True)
+        assert cuda_flags() == before
+        with precision_mode("tf32", torch.device("cpu")):
+            assert cuda_flags() == before  # nothing changes off CUDA
+    finally:
+        torch.set_float32_matmul_precision(before[0])
+        torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark = before[1], before[2]

@@ -84,13 +84,14 @@ def test_variant_state_is_saved_and_restored_on_resume(ring8, tmp_path):
 
 
 @pytest.mark.parametrize("variant, mode_after", [(CountsItsSteps, "graph"), (CountsInPythonToo, "eager")])
-def test_variant_state_counts_every_step_once_in_a_graph_and_across_a_fallback(ring8, variant, mode_after):
-    """The emulated graph runs the step during capture and again to check a replay, then
-    puts everything back: a state the snapshot forgot would count those steps too."""
+def test_variant_state_counts_every_step_once_in_a_graph_and_after_a_failed_trial(ring8, variant, mode_after):
+    """A mode's trial trains steps (the emulated graph runs the step during capture and
+    again to check a replay), then puts everything back: a state the snapshot forgot would
+    count those steps too."""
     trainer = Trainer(variant, ring8, config=config())
     trainer.runner = perf.Runner(trainer, "auto", modes=["graph", "eager"], graph_backend=EmulatedGraph)
     trainer.fit()
-    assert trainer.runner.mode == mode_after  # the Python counter forces the fall back to eager
+    assert trainer.runner.mode == mode_after  # the Python counter makes the graph fail its trial
     assert int(trainer.variant.state["d_steps"]) == 12 == trainer.step
 
 

@@ -281,7 +281,8 @@ def _resume(spec: RunSpec, files: RunFiles, data, record: RunRecord, dist=None):
     very configuration; one that cannot be read, or that was saved after its run had ended
     (killed before its record was stored), is dropped. ``ganzoo train --resume`` trains a
     finished checkpoint further, to ``spec.steps``."""
-    from ganzoo.trainer import CheckpointError, Trainer
+    from ganzoo.checkpoints import CheckpointError
+    from ganzoo.trainer import Trainer
 
     path = files.checkpoint
     if not files.resume or path is None or not path.is_file():

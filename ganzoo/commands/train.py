@@ -143,9 +143,9 @@ def summary_view(record, trainer, dist=None) -> Dict[str, object]:
 def run_train(args) -> int:
     from ganzoo import distributed
     from ganzoo.bench.runner import RunFiles, base_record, environment, train_run
+    from ganzoo.checkpoints import read_checkpoint
     from ganzoo.data import load
     from ganzoo.files import atomic_write, write_bytes_synced
-    from ganzoo.trainer import read_checkpoint
 
     dist = distributed.from_env(args.device)  # several processes under torchrun (ganzoo.distributed)
     main_rank = dist is None or dist.is_main

@@ -235,8 +235,8 @@ class Variant:
     def __init__(self, **overrides: Any):
         self.hp = self.resolve_hparams(overrides)
         # Tensors kept across steps (e.g. BEGAN's k_t): set up by the trainer from
-        # initial_state() on its device, saved in checkpoints, restored on resume, kept
-        # across a perf fallback. Update them in place (``add_``, ``copy_``), never rebind.
+        # initial_state() on its device, saved in checkpoints, restored on resume, put back
+        # after a perf mode's trial. Update them in place (``add_``, ``copy_``), never rebind.
         self.state: Dict[str, Tensor] = {}
 
     def initial_state(self) -> Dict[str, Any]:
