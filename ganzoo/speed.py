@@ -1,7 +1,7 @@
 """Training speed from counts and seconds: the one place img/s, s/kimg, G steps/s and ms/step
-are computed. The trainer (``Trainer.summary``), a bench run's record
-(:func:`ganzoo.bench.record.throughput`) and :func:`ganzoo.throughput.measure_throughput` all
-read their rates from :func:`rates`.
+are computed. A run's record (:func:`ganzoo.bench.record.throughput`, which ``ganzoo train``'s
+summary.json shows too) and :func:`ganzoo.throughput.measure_throughput` read their rates
+from :func:`rates`.
 
 - ``img_per_s``: real images shown to D per second of training (n_critic × batch per G step,
   the StyleGAN convention); ``s_per_kimg``: seconds per thousand of them;

@@ -26,7 +26,6 @@ from ganzoo.data.base import TensorData
 from ganzoo.ema import WeightAverage
 from ganzoo.errors import ConfigError
 from ganzoo.registry import VARIANTS
-from ganzoo.speed import rates
 from ganzoo.variants.base import StepContext, Variant, VariantError
 
 PRECISIONS = precisions.PRECISIONS  # fp32 | tf32 | bf16 | ... (ganzoo.precisions)
@@ -248,6 +247,59 @@ class Trainer:
         the end; its time is kept apart from training time. A non-finite loss ends the
         run with status "diverged" and the step where it happened.
         """
+        total = self._steps_to_fit(steps)
+        cfg = self.config
+        self.G.train()
+        self.D.train()
+        bar = _progress_bar(total, self.step, f"{self.variant.name} on {self.data.name}") if progress else None
+        buffer: Optional[Tensor] = None
+        pending = 0  # steps recorded in the buffer since the last read-back
+        self.history.status, self.history.diverged_at = outcome.RUNNING, None
+        self._sync()
+        clock = _TrainingClock(self.history.train_s)
+        slow_down = faults.step_delay()  # a test's simulated slower machine; 0 otherwise
+        # The precision's TF32 / cuDNN flags while training, put back after (ganzoo.precisions).
+        with precisions.precision_mode(cfg.precision, self.device) as precision, _closing(bar):
+            while self.step < total:
+                if slow_down:
+                    time.sleep(slow_down)
+                row = self._train_step()
+                if buffer is None:
+                    self._init_keys(self.runner.keys)
+                    rows = min(cfg.log_every, total - self.step)  # no more than this call can fill
+                    buffer = torch.empty(rows, len(self.history.keys), device=self.device)
+                buffer[pending] = row
+                pending += 1
+                self.step += 1
+                due = lambda every: bool(every) and self.step % every == 0  # noqa: E731
+                if not (pending == cfg.log_every or self.step == total or due(cfg.eval_every)
+                        or due(cfg.checkpoint_every)):
+                    continue
+                self._sync()
+                self.history.train_s = clock.now()
+                diverged = self._read_back(buffer[:pending])
+                pending = 0
+                if bar is not None:
+                    bar.n = self.step
+                    bar.set_postfix({k: f"{self.history.values[k][-1]:.3g}"
+                                     for k in ("d_loss", "g_loss") if k in self.history.values}, refresh=True)
+                if on_log is not None:
+                    on_log(self)
+                if diverged:
+                    break
+                do_eval = evaluate is not None and due(cfg.eval_every) and self.step < total
+                # the end has its own save (save_at_end)
+                do_save = self.checkpoint_path and due(cfg.checkpoint_every) and self.step < total
+                if do_eval or do_save:  # not training time; the metrics' nets run at default precision
+                    with clock.paused(), precision.paused():
+                        if do_eval:
+                            self._evaluate(evaluate)
+                        if do_save:
+                            self.save(self.checkpoint_path)
+        return self._finish(total, evaluate, save_at_end)
+
+    def _steps_to_fit(self, steps: Optional[int]) -> int:
+        """The G step to train to, or why this trainer cannot train."""
         if not self.resumable:
             raise CheckpointError(
                 f"checkpoint {self.loaded_from or ''} has no optimizer state: it is a compact "
@@ -258,79 +310,29 @@ class Trainer:
         total = steps if steps is not None else self.config.steps
         if isinstance(total, bool) or not isinstance(total, int) or total <= 0:
             raise ConfigError(f"steps must be a positive integer, got {total!r}")
-        cfg = self.config
-        self.G.train()
-        self.D.train()
-        bar = _progress_bar(total, self.step, f"{self.variant.name} on {self.data.name}") if progress else None
-        buffer: Optional[Tensor] = None
-        pending = 0  # steps recorded in the buffer since the last read-back
-        self.history.status, self.history.diverged_at = outcome.RUNNING, None
-        runner = self.runner  # None until the first step of the first fit (or after a load)
-        self._sync()
-        t0 = time.perf_counter()
-        train_s0 = self.history.train_s
-        slow_down = faults.step_delay()  # a test's simulated slower machine; 0 otherwise
-        # The precision's TF32 / cuDNN flags while training, put back after (ganzoo.precisions).
-        with precisions.precision_mode(cfg.precision, self.device) as precision, _closing(bar):
-            while self.step < total:
-                if slow_down:
-                    time.sleep(slow_down)
-                try:
-                    if runner is None:  # the perf mode, picked once by trying each mode on a snapshot
-                        runner = self.runner = perf.Runner(self, "eager" if self.dist else cfg.perf)
-                    row = runner.step()  # the step's logged values, one device tensor (ganzoo.perf)
-                except perf.PerfError as err:
-                    self.history.status = outcome.run_status(self.history, error=err).status
-                    raise
-                except Exception as err:  # the variant's (perhaps a plugin's) code: name it and the step
-                    self.history.status = outcome.run_status(self.history, error=err).status
-                    raise VariantError(self.variant.name, self.step + 1, err) from err
-                if self.g_average is not None:
-                    self.g_average.update()
-                if self.dist and self.variant.state:  # e.g. BEGAN's k_t, from each rank's losses
-                    distributed.average_tensors(self.variant.state.values(), self.dist.world_size)
-                if buffer is None:
-                    self._init_keys(runner.keys)
-                    rows = min(cfg.log_every, total - self.step)  # no more than this call can fill
-                    buffer = torch.empty(rows, len(self.history.keys), device=self.device)
-                buffer[pending] = row
-                pending += 1
-                self.step += 1
-                boundary = (pending == cfg.log_every or self.step == total
-                            or (cfg.eval_every and self.step % cfg.eval_every == 0)
-                            or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0))
-                if not boundary:
-                    continue
-                self._sync()
-                self.history.train_s = train_s0 + time.perf_counter() - t0
-                diverged = self._read_back(buffer[:pending])
-                if self.dist:  # every rank stops, and says so, where any rank diverged first
-                    first = distributed.first_divergence(self.history.diverged_at if diverged else None,
-                                                         self.device)
-                    if first is not None:
-                        self.history.diverged_at, diverged = first, True
-                pending = 0
-                if bar is not None:
-                    bar.n = self.step
-                    bar.set_postfix({k: f"{self.history.values[k][-1]:.3g}"
-                                     for k in ("d_loss", "g_loss") if k in self.history.values}, refresh=True)
-                if on_log is not None:
-                    on_log(self)
-                if diverged:
-                    break
-                paused = time.perf_counter()
-                do_eval = evaluate is not None and cfg.eval_every and self.step % cfg.eval_every == 0 \
-                    and self.step < total
-                do_save = (self.checkpoint_path and cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0
-                           and self.step < total)  # the end has its own save (save_at_end)
-                if do_eval or do_save:
-                    # The metrics' own nets run at default precision, the same for every run.
-                    with precision.paused():
-                        if do_eval:
-                            self._evaluate(evaluate)
-                        if do_save:
-                            self.save(self.checkpoint_path)
-                t0 += time.perf_counter() - paused  # evaluation and checkpoints are not training time
+        return total
+
+    def _train_step(self) -> Tensor:
+        """One G step (after its D steps) in the run's perf mode, chosen at the first step of the
+        first fit by trying each mode on a snapshot (ganzoo.perf); returns the logged values."""
+        try:
+            if self.runner is None:
+                self.runner = perf.Runner(self, "eager" if self.dist else self.config.perf)
+            row = self.runner.step()  # one device tensor
+        except perf.PerfError as err:
+            self.history.status = outcome.run_status(self.history, error=err).status
+            raise
+        except Exception as err:  # the variant's (perhaps a plugin's) code: name it and the step
+            self.history.status = outcome.run_status(self.history, error=err).status
+            raise VariantError(self.variant.name, self.step + 1, err) from err
+        if self.g_average is not None:
+            self.g_average.update()
+        if self.dist and self.variant.state:  # e.g. BEGAN's k_t, from each rank's losses
+            distributed.average_tensors(self.variant.state.values(), self.dist.world_size)
+        return row
+
+    def _finish(self, total: int, evaluate, save_at_end: bool) -> History:
+        """After the loop: ranks compared, the final evaluation, the status, the checkpoint."""
         if self.dist:
             self.ranks_in_sync = distributed.ranks_in_sync((self.G, self.D), self.variant.state.values())
         if self.history.diverged_at is None and evaluate is not None:  # reached its steps: the final evaluation
@@ -350,7 +352,8 @@ class Trainer:
             self.history.values.setdefault(k, [])
 
     def _read_back(self, rows: Tensor) -> bool:
-        """Copy the buffered steps to the host history; True when a value is non-finite."""
+        """Copy the buffered steps to the host history; True when a value is non-finite (under
+        torchrun: on any rank; every rank then records the first such step)."""
         h = self.history
         host = rows.cpu()
         first = self.step - host.shape[0] + 1
@@ -362,8 +365,9 @@ class Trainer:
         bad = ~torch.isfinite(host).all(dim=1)
         if bool(bad.any()):
             h.diverged_at = first + int(bad.nonzero()[0, 0])  # run_status reads it
-            return True
-        return False
+        if self.dist:  # every rank stops, and says so, where any rank diverged first
+            h.diverged_at = distributed.first_divergence(h.diverged_at, self.device)
+        return h.diverged_at is not None
 
     def _evaluate(self, evaluate) -> None:
         t = time.perf_counter()
@@ -406,36 +410,6 @@ class Trainer:
                 out.append(G(z, y).float())
         G.train(was_training)
         return torch.cat(out)
-
-    def summary(self) -> Dict[str, Any]:
-        """What ``ganzoo train`` reports (``summary.json``): settings, outcome and throughput
-        on training time (:func:`ganzoo.speed.rates`; ``img_per_s`` is NaN before any training
-        time)."""
-        h = self.history
-        world = self.dist.world_size if self.dist else 1
-        speed = rates(h.real_images * world, self.step, h.train_s)  # every rank's images
-        extra = {}
-        if self.dist:
-            extra["distributed"] = {
-                "world_size": world, "backend": self.dist.backend,
-                "batch_size_per_rank": self.config.batch_size, "global_batch": self.config.batch_size * world,
-                "lr_rule": "unchanged: lr_g and lr_d as given; gradients averaged over the ranks",
-                "ranks_in_sync": self.ranks_in_sync}
-        return {
-            "variant": self.variant.name, "dataset": self.data.name, "split": self.data.split,
-            "arch": self.arch, "seed": self.config.seed, "steps": self.step,
-            "batch_size": self.config.batch_size, "n_critic": self.variant.n_critic,
-            "hparams": _jsonable(self.variant.hp), "precision": self.config.precision,
-            "perf": self.config.perf, "g_ema": self.config.g_ema, "perf_used": self.runner.mode if self.runner else None,
-            "perf_notices": list(self.runner.notices) if self.runner else [],
-            "device": device_name(self.device), "status": h.status,
-            "diverged_at": h.diverged_at, "wall_s": h.train_s, "eval_s": h.eval_s,
-            "real_images": h.real_images * world,
-            "img_per_s": speed["img_per_s"] if speed["img_per_s"] is not None else float("nan"),
-            "s_per_kimg": speed["s_per_kimg"], "g_steps_per_s": speed["g_steps_per_s"],
-            "final": {k: v[-1] for k, v in h.values.items() if v},
-            "torch": torch.__version__, **extra,
-        }
 
     # ---- checkpoints (ganzoo.checkpoints) -------------------------------------------
     def state_dict(self, optimizer: bool = True) -> Dict[str, Any]:
@@ -500,13 +474,28 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def _jsonable(d: Dict[str, Any]) -> Dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
-
-
 def _closing(bar):
     """``with _closing(bar):`` closes a progress bar (or None) at the end of the block."""
     return contextlib.nullcontext() if bar is None else bar
+
+
+class _TrainingClock:
+    """Training seconds: wall time since the start of a fit, less the pauses (evaluation,
+    checkpoints), on top of what earlier fits trained."""
+
+    def __init__(self, before: float):
+        self.before, self.start = before, time.perf_counter()
+
+    def now(self) -> float:
+        return self.before + time.perf_counter() - self.start
+
+    @contextlib.contextmanager
+    def paused(self):
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.start += time.perf_counter() - t
 
 
 def _progress_bar(total: int, initial: int, desc: str):

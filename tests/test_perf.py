@@ -69,8 +69,7 @@ def test_cli_rejects_graph_on_cpu_in_one_line(capsys):
 def test_auto_runs_eagerly_on_cpu_with_fused_adam(ring8):
     trainer = Trainer("nsgan", ring8, config=cpu_config())
     trainer.fit()
-    summary = trainer.summary()
-    assert summary["perf"] == "auto" and summary["perf_used"] == "eager" and summary["perf_notices"] == []
+    assert trainer.config.perf == "auto" and trainer.runner.mode == "eager" and trainer.runner.notices == []
     assert trainer.opt_d.param_groups[0]["fused"] is True
 
 

@@ -25,7 +25,7 @@ def test_short_training_moves_samples_toward_the_modes(ring8):
     assert history.status == "ok"
     assert after <= 0.5 * before, (before, after)
     assert len(history.values["d_loss"]) == 600 and history.real_images == 600 * 128
-    assert history.train_s > 0 and trainer.summary()["img_per_s"] > 0
+    assert history.train_s > 0
 
 
 def test_same_seed_gives_identical_losses(ring8, tiny_config):

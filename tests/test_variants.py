@@ -97,7 +97,7 @@ def test_gradient_penalty_critics_have_no_batchnorm(digits, ring8):
         assert norms(Trainer(name, digits, arch="dcgan", config=config())) == set(), name
     assert norms(Trainer("lsgan", digits, arch="dcgan", config=config())) == {"BatchNorm2d"}
     layer = Trainer("wgan-gp", digits, arch="dcgan", config=config(hparams={"d_norm": "layer"}))
-    assert norms(layer) == {"GroupNorm"} and layer.summary()["hparams"]["d_norm"] == "layer"
+    assert norms(layer) == {"GroupNorm"} and layer.variant.hp["d_norm"] == "layer"
     with pytest.raises(ValueError, match="mlp.*d_norm"):
         Trainer("wgan-gp", ring8, config=config(hparams={"d_norm": "batch"}))
 

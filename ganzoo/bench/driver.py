@@ -7,6 +7,7 @@ that much time has passed; runs in flight finish and are kept.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 import time
@@ -14,7 +15,7 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ganzoo.bench.executor import Executor, LocalExecutor
 from ganzoo.bench.lock import exclusive, unwritable
@@ -23,6 +24,7 @@ from ganzoo.bench.runner import environment, now
 from ganzoo.bench.store import RunStore
 from ganzoo.bench.suite import Plan, RunSpec, expand, load_suite
 from ganzoo.errors import ConfigError
+from ganzoo.registry import Registry
 
 
 @dataclass
@@ -73,63 +75,81 @@ def _fmt_s(s: Optional[float]) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
-def bench(suite_ref, out, *, seeds=None, steps=None, variants=None, datasets=None,
-          max_minutes: Optional[float] = None, workers: Optional[int] = None,
-          threads: Optional[int] = None, device: Optional[str] = None, data_root=None,
-          download: bool = False, retry_failed: bool = False, progress: bool = True,
-          report: bool = True, command: Optional[str] = None,
-          executor: Optional[Executor] = None, executor_kind: str = "local",
-          address: Optional[str] = None, trackers=None, log=print) -> BenchResult:
-    """Run the suite ``suite_ref`` (a name in benchmarks/ or a path) into ``out``.
+@dataclass
+class BenchOptions:
+    """What one ``ganzoo bench`` call asks for besides its suite and folder: the command
+    line's narrowing of the matrix (seeds, steps, variants, datasets), where and how to run
+    (workers, threads, device, executor, time budget), where the data is, and what to show.
+
+    ``executor_kind`` names an entry of :data:`EXECUTORS` ("local": worker processes here;
+    "ray": a Ray cluster, the local one Ray starts or the one at ``address``); ``executor``:
+    an executor object to use instead (tests). ``trackers``: each stored run is also sent
+    there (:class:`ganzoo.trackers.Trackers`)."""
+
+    seeds: Optional[Sequence[int]] = None
+    steps: Optional[int] = None
+    variants: Optional[Sequence[str]] = None
+    datasets: Optional[Sequence[str]] = None
+    max_minutes: Optional[float] = None
+    workers: Optional[int] = None
+    threads: Optional[int] = None
+    device: Optional[str] = None
+    data_root: Optional[str] = None
+    download: bool = False
+    retry_failed: bool = False
+    progress: bool = True
+    report: bool = True
+    command: Optional[str] = None
+    executor: Optional[Executor] = None
+    executor_kind: str = "local"
+    address: Optional[str] = None
+    trackers: Any = None
+    log: Callable[..., None] = print
+
+
+def _local_executor(suite, opts: BenchOptions, workers: int, threads: int) -> Executor:
+    return LocalExecutor(workers=workers, threads=threads, run_timeout_s=60 * suite.run_timeout_minutes)
+
+
+def _ray_executor(suite, opts: BenchOptions, workers: int, threads: int) -> Executor:
+    from ganzoo.bench.ray_executor import RayExecutor
+
+    return RayExecutor(address=opts.address, workers=workers, num_cpus=suite.ray.get("num_cpus", max(1, threads)),
+                       num_gpus=suite.ray.get("num_gpus"), run_timeout_s=60 * suite.run_timeout_minutes)
+
+
+# How runs are carried out: name -> (suite, options, workers, threads) -> Executor.
+EXECUTORS: Registry = Registry("executor")
+EXECUTORS.register("local", _local_executor)
+EXECUTORS.register("ray", _ray_executor)
+
+
+def bench(suite_ref, out, options: Optional[BenchOptions] = None, **overrides) -> BenchResult:
+    """Run the suite ``suite_ref`` (a name in benchmarks/ or a path, or a parsed Suite) into
+    ``out`` with ``options`` (or the :class:`BenchOptions` fields as keywords).
 
     Holds ``out``'s bench lock throughout (:mod:`ganzoo.bench.lock`): a second bench on the
     same folder raises :class:`FolderBusyError`; a folder that cannot be written raises
     :class:`StoreWriteError` before anything is trained, or when the first write fails.
-    ``trackers`` (:class:`ganzoo.trackers.Trackers`): each stored run is also sent there.
-    ``executor_kind``: "local" (worker processes here) or "ray" (a Ray cluster: the local
-    one Ray starts, or the one at ``address``; :mod:`ganzoo.bench.ray_executor`).
     """
+    opts = dataclasses.replace(options or BenchOptions(), **overrides)
     t0 = time.time()
-    suite = load_suite(suite_ref, device=device) if not hasattr(suite_ref, "datasets") else suite_ref
-    command = command or " ".join(sys.argv)
-    with exclusive(out, command):
-        return _bench(suite, out, t0, seeds=seeds, steps=steps, variants=variants, datasets=datasets,
-                      max_minutes=max_minutes, workers=workers, threads=threads, device=device,
-                      data_root=data_root, download=download, retry_failed=retry_failed,
-                      progress=progress, report=report, command=command, executor=executor,
-                      executor_kind=executor_kind, address=address, trackers=trackers, log=log)
+    suite = load_suite(suite_ref, device=opts.device) if not hasattr(suite_ref, "datasets") else suite_ref
+    opts.command = opts.command or " ".join(sys.argv)
+    from ganzoo.bench.prepare import prepared  # the suite's data fetched, its extra feature spaces resolved
+
+    with exclusive(out, opts.command), prepared(suite, datasets=opts.datasets, data_root=opts.data_root,
+                                                download=opts.download, log=opts.log):
+        return _bench(suite, out, t0, opts)
 
 
-def _bench(suite, out, t0, *, seeds, steps, variants, datasets, max_minutes, workers, threads, device,
-           data_root, download, retry_failed, progress, report, command, executor, executor_kind,
-           address, trackers, log) -> BenchResult:
-    plan: Plan = expand(suite, seeds=seeds, steps=steps, variants=variants, datasets=datasets,
-                        data_root=data_root, download=download, device=device)
-    store = RunStore(out)
-    done = store.finished(include_failed=not retry_failed)
-    try:
-        for tmp in store.remove_leftovers(stored=store.finished()):
-            log(f"  removed {tmp.relative_to(store.dir)}, left by an interrupted bench")
-    except OSError as err:
-        raise unwritable(store.dir, err, "(removing leftovers)") from None
-    todo = [s for s in plan.specs if s.run_id not in done]
-    n_workers = workers or suite.workers
-    n_threads = threads if threads is not None else suite.threads_per_worker
-    if n_workers > 1 and n_threads == 0:
-        n_threads = 1
-    budget = suite.max_minutes if max_minutes is None else max_minutes
-    if executor is None and executor_kind == "ray":
-        from ganzoo.bench.ray_executor import RayExecutor
-
-        executor = RayExecutor(address=address, workers=n_workers,
-                               num_cpus=suite.ray.get("num_cpus", max(1, n_threads)),
-                               num_gpus=suite.ray.get("num_gpus"), run_timeout_s=60 * suite.run_timeout_minutes)
-    elif executor is None and executor_kind != "local":
-        raise ConfigError(f"unknown executor {executor_kind!r}; valid: local, ray")
-    executor = executor or LocalExecutor(workers=n_workers, threads=n_threads,
-                                         run_timeout_s=60 * suite.run_timeout_minutes)
+def _bench(suite, out, t0, opts: BenchOptions) -> BenchResult:
+    """Plan what the store lacks, start the executor, drive the runs into the store, report."""
+    log = opts.log
+    plan, store, todo = _plan(suite, out, opts)
+    executor, n_threads = _executor(suite, opts)
     env = environment(workers=executor.workers, threads_per_worker=n_threads)
-
+    budget = suite.max_minutes if opts.max_minutes is None else opts.max_minutes
     log(f"ganzoo bench {suite.name}: {len(plan.specs)} runs in the matrix, "
         f"{len(plan.specs) - len(todo)} already in {store.path}, {len(todo)} to run "
         f"on {executor.workers} worker(s)" + (f", budget {budget:g} min" if budget else ""))
@@ -138,30 +158,107 @@ def _bench(suite, out, t0, *, seeds, steps, variants, datasets, max_minutes, wor
     inv_id = uuid.uuid4().hex[:12]
     _write(store, store.log_invocation, {
         "event": "start", "id": inv_id, "started": now(), "t0_unix": t0,
-        "command": command, "out": str(out),
+        "command": opts.command, "out": str(out),
         "suite": {"name": suite.name, "path": suite.path, "description": suite.description,
                   "profile": suite.profile, "raw": suite.raw},
         "datasets": list(plan.probes), "skipped": plan.skipped,
         "thresholds": {d.name: [d.metric, d.threshold] for d in suite.datasets},
         "planned": {s.run_id: s.label for s in plan.specs}, "env": env,
     })
-
-    preparing = None
-    if suite.quality and todo:  # feature extractors: trained once, here, while the workers start
-        if executor.workers > 1:
-            preparing = threading.Thread(target=prepare_quality, args=(plan, {s.dataset for s in todo}, log),
-                                         daemon=True, name="prepare-extractors")
-            preparing.start()
-        else:  # runs train in this process: a thread beside them would share torch's global state
-            prepare_quality(plan, {s.dataset for s in todo}, log)
-    deadline = t0 + budget * 60 if budget else None
+    preparing = _prepare_extractors(suite, plan, todo, executor, log)
     result = BenchResult(planned=len(plan.specs), already_done=len(plan.specs) - len(todo), ran=0,
                          not_launched=0)
+    _drive(todo, executor, store, env, result, deadline=t0 + budget * 60 if budget else None, opts=opts,
+           more=lambda: _next_stage(suite, plan, store, opts))
+    if preparing is not None:
+        preparing.join()
+    result.not_launched = len(todo) - result.ran
+    if result.not_launched:
+        log(f"time budget of {budget:g} min reached: {result.not_launched} run(s) not launched; "
+            f"run the same command again to continue")
+    if opts.report and (result.ran or result.already_done):
+        result.report = _write_report(out, store, log)
+    result.wall_s = time.time() - t0
+    _write(store, store.log_invocation, {"event": "end", "id": inv_id, "finished": now(), "wall_s": result.wall_s,
+                                         "ran": result.ran, "not_launched": result.not_launched,
+                                         "statuses": result.statuses})
+    log(f"ganzoo bench {suite.name}: {result.ran} run(s) in {_fmt_s(result.wall_s)} "
+        f"({', '.join(f'{v} {k}' for k, v in sorted(result.statuses.items())) or 'nothing to do'})")
+    return result
+
+
+def _plan(suite, out, opts: BenchOptions):
+    """The suite's matrix, the store (leftovers of a killed bench removed) and the specs it lacks."""
+    plan: Plan = expand(suite, seeds=opts.seeds, steps=opts.steps, variants=opts.variants,
+                        datasets=opts.datasets, data_root=opts.data_root, download=opts.download,
+                        device=opts.device)
+    store = RunStore(out)
+    done = store.finished(include_failed=not opts.retry_failed)
+    try:
+        for tmp in store.remove_leftovers(stored=store.finished()):
+            opts.log(f"  removed {tmp.relative_to(store.dir)}, left by an interrupted bench")
+    except OSError as err:
+        raise unwritable(store.dir, err, "(removing leftovers)") from None
+    if suite.search is not None:  # an equal-budget search: its trials, then the re-runs of its best
+        from ganzoo.bench.search import sweep_specs  # settings as the trials are stored (_next_stage)
+
+        plan.search_base, plan.specs = plan.specs, sweep_specs(suite.search, plan.specs, store.latest())
+    return plan, store, [s for s in plan.specs if s.run_id not in done]
+
+
+def _next_stage(suite, plan: Plan, store: RunStore, opts: BenchOptions) -> List[RunSpec]:
+    """A search's runs that its stored trials now plan (the re-runs of each variant's best
+    settings once all its trials are stored), added to ``plan``; [] for any other suite."""
+    if suite.search is None:
+        return []
+    from ganzoo.bench.search import sweep_specs
+
+    planned = {s.run_id for s in plan.specs}
+    new = [s for s in sweep_specs(suite.search, plan.search_base, store.latest()) if s.run_id not in planned]
+    plan.specs += new
+    done = store.finished(include_failed=not opts.retry_failed)
+    return [s for s in new if s.run_id not in done]
+
+
+def _executor(suite, opts: BenchOptions):
+    """The executor the options name (:data:`EXECUTORS`), and the torch threads per worker."""
+    n_workers = opts.workers or suite.workers
+    n_threads = opts.threads if opts.threads is not None else suite.threads_per_worker
+    if n_workers > 1 and n_threads == 0:
+        n_threads = 1
+    if opts.executor is not None:
+        return opts.executor, n_threads
+    if opts.executor_kind not in EXECUTORS:
+        raise ConfigError(EXECUTORS.unknown_message(opts.executor_kind))
+    return EXECUTORS.get(opts.executor_kind)(suite, opts, n_workers, n_threads), n_threads
+
+
+def _prepare_extractors(suite, plan: Plan, todo: List[RunSpec], executor, log) -> Optional[threading.Thread]:
+    """Feature extractors, trained once here while the workers start (a thread beside them
+    when they are processes; in line when runs train in this process, which a thread would
+    share torch's global state with)."""
+    if not (suite.quality and todo):
+        return None
+    datasets = {s.dataset for s in todo}
+    if executor.workers > 1:
+        preparing = threading.Thread(target=prepare_quality, args=(plan, datasets, log), daemon=True,
+                                     name="prepare-extractors")
+        preparing.start()
+        return preparing
+    prepare_quality(plan, datasets, log)
+    return None
+
+
+def _drive(todo: List[RunSpec], executor, store: RunStore, env: Dict[str, Any], result: BenchResult, *,
+           deadline: Optional[float], opts: BenchOptions, more: Callable[[], List[RunSpec]] = lambda: []) -> None:
+    """Run ``todo`` on the executor, launching while ``deadline`` allows; store each record as it
+    comes (its partial checkpoint dropped), send it to the trackers, show progress. Then the runs
+    ``more`` plans from what is stored (a search's second stage), added to ``todo``, until none."""
     eta = Eta(executor.workers)
     running: Dict[str, tuple] = {}
     by_id = {s.run_id: s for s in todo}
     launched: set = set()
-    bar = _bar(len(plan.specs), result.already_done) if progress and todo else None
+    bar = _bar(result.planned, result.already_done) if opts.progress and todo else None
 
     def on_event(kind: str, run_id: str, step: int, total: int) -> None:
         if kind == "start":
@@ -174,13 +271,25 @@ def _bench(suite, out, t0, *, seeds, steps, variants, datasets, max_minutes, wor
     def should_launch() -> bool:
         return deadline is None or time.time() < deadline
 
+    def stages():
+        batch = list(todo)
+        while batch:
+            yield from executor.map(batch, out_dir=str(store.dir), env=env, should_launch=should_launch,
+                                    on_event=on_event)
+            batch = more() if should_launch() else []
+            todo.extend(batch)
+            by_id.update((s.run_id, s) for s in batch)
+            result.planned += len(batch)
+            if bar is not None and batch:
+                bar.total += len(batch)
+                bar.refresh()
+
     try:
-        for spec, record in executor.map(todo, out_dir=str(out), env=env,
-                                         should_launch=should_launch, on_event=on_event):
+        for spec, record in stages():
             _write(store, store.append, record)
             store.partial_path(spec.run_id).unlink(missing_ok=True)  # stored: no resuming it now
-            if trackers:  # a view of the stored run; never stops the bench (ganzoo.trackers)
-                trackers.log_stored(store, record)
+            if opts.trackers:  # a view of the stored run; never stops the bench (ganzoo.trackers)
+                opts.trackers.log_stored(store, record)
             running.pop(spec.run_id, None)
             result.ran += 1
             stored = RunRecord.from_dict(record)
@@ -193,33 +302,25 @@ def _bench(suite, out, t0, *, seeds, steps, variants, datasets, max_minutes, wor
                 bar.write(line)
                 _postfix(bar, running, eta, [s for s in todo if s.run_id not in launched])
             else:
-                log(line)
+                opts.log(line)
     finally:
         if bar is not None:
             bar.close()
-    if preparing is not None:
-        preparing.join()
-    result.not_launched = len(todo) - result.ran
-    if result.not_launched:
-        log(f"time budget of {budget:g} min reached: {result.not_launched} run(s) not launched; "
-            f"run the same command again to continue")
-    if report and (result.ran or result.already_done):
-        from ganzoo.bench.report import write_report
 
-        try:
-            result.report = write_report(out)
-            log(f"wrote {result.report}")
-        except Exception:  # the runs are safe in the store; the report can be written again
-            log(traceback.format_exc())
-            log(f"the report could not be written (above); the runs are kept in {store.path}: "
-                f"fix the problem and run `ganzoo report {out}`")
-    result.wall_s = time.time() - t0
-    _write(store, store.log_invocation, {"event": "end", "id": inv_id, "finished": now(), "wall_s": result.wall_s,
-                          "ran": result.ran, "not_launched": result.not_launched,
-                          "statuses": result.statuses})
-    log(f"ganzoo bench {suite.name}: {result.ran} run(s) in {_fmt_s(result.wall_s)} "
-        f"({', '.join(f'{v} {k}' for k, v in sorted(result.statuses.items())) or 'nothing to do'})")
-    return result
+
+def _write_report(out, store: RunStore, log) -> Optional[Path]:
+    """REPORT.md from the store; a report that fails says so and leaves the runs as they are."""
+    from ganzoo.bench.report import write_report
+
+    try:
+        path = write_report(out)
+        log(f"wrote {path}")
+        return path
+    except Exception:  # the runs are safe in the store; the report can be written again
+        log(traceback.format_exc())
+        log(f"the report could not be written (above); the runs are kept in {store.path}: "
+            f"fix the problem and run `ganzoo report {out}`")
+        return None
 
 
 def _write(store: RunStore, write, record: Dict[str, Any]) -> None:

@@ -66,12 +66,13 @@ THROUGHPUT = [
 ]
 
 
-# Shown without a "best": diversity and the nearest-neighbour ratio are good near 1, not at an end.
-NEUTRAL = ("diversity", "nn_ratio", "duplicates")
+# Shown without a "best": diversity, the nearest-neighbour ratio and density (Naeem et al. 2020)
+# are good near 1, not at an end. Named without the feature space: "density" for "density[x]".
+NEUTRAL = ("diversity", "nn_ratio", "duplicates", "density")
 
 
 def quality_measure(metric: str) -> Measure:
-    better = None if metric in NEUTRAL else not lower_is_better(metric)
+    better = None if metric.split("[")[0] in NEUTRAL else not lower_is_better(metric)
     return Measure(f"q.{metric}", metric, better, "quality")
 
 

@@ -10,7 +10,7 @@ Its parts:
   loss oscillation, gradient norms, divergence (see :mod:`ganzoo.bench.stability`);
 - :class:`Throughput`: rates on training time only, peak memory, MFU; made by
   :func:`throughput`, the one place where img/s, s/kimg, G steps/s and ms/step are computed
-  (the runner, ``Trainer.summary`` and :func:`ganzoo.throughput.measure_throughput` use it).
+  (the runner, for ``ganzoo bench`` and ``ganzoo train`` alike, and :func:`ganzoo.throughput.measure_throughput` use it).
 
 The layout is the one ``runs.jsonl`` has always had (``results/README.md``): each class's
 fields are its keys, in the order they are written, and a key absent from a line stays

@@ -16,6 +16,11 @@ often cannot rank first on its lucky seeds. Bold marks go, in the headline, to t
 (not distinguishable by Welch's t test, Holm-corrected, from the best configuration whose
 runs are all ok), elsewhere to the best mean of a column; never to a configuration with a
 run that is not of class ok (collapsed, did not start, diverged or failed).
+
+A store of an equal-budget search (a suite with ``[search]``): the tables and figures above
+show the re-runs of each variant's best settings (the trials are one seed each, of many
+settings); the search's own section, ``trials.csv`` and figures come from
+:mod:`ganzoo.bench.sweep_report`.
 """
 from __future__ import annotations
 
@@ -155,7 +160,9 @@ def write_report(directory, figures: bool = True) -> Path:
     """Read DIR/runs.jsonl and write runs.csv, summary.csv, figures/ and REPORT.md; returns REPORT.md."""
     directory = Path(directory)
     store = RunStore(directory)
-    records = [as_record(r) for r in store.latest()]
+    from ganzoo.bench.sweep_report import report_runs
+
+    records = [as_record(r) for r in report_runs(store.latest(), _bench_starts(store))]  # a search's: its re-runs
     if not records:
         raise MissingFileError(f"no finished runs in {store.path}: run `ganzoo bench` first")
     thresholds = thresholds_from(store, records)
@@ -206,9 +213,10 @@ def report_data(directory: Path, store: RunStore, records, df: pd.DataFrame, sum
         "written": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}",
         "directory": str(directory),
         "store_name": store.path.name,
-        "not_in_report": not_in_report(starts, df),
+        "not_in_report": not_in_report(starts, df, stored={r.get("run_id") for r in store.latest()}),
         "quality": quality,
         "headline": _headline(summary, datasets) if quality else _headline_throughput(summary, datasets),
+        "ranked_by": ranked_by(df, summary, datasets) if quality else None,
         "intervals": interval_note(summary),
         "comparison": _comparison(df, summary, figs) if quality else None,
         "published": published_results(summary) if quality else None,
@@ -218,7 +226,18 @@ def report_data(directory: Path, store: RunStore, records, df: pd.DataFrame, sum
         "protocol": protocol_table(records, datasets),
         "hyperparameters": _markdown(hyperparameter_table(records, datasets)),
         "environment": environment_table(records, df, store),
+        "sweep": _sweep(directory, store, starts, datasets, figures=bool(figs)),
     }
+
+
+def _sweep(directory: Path, store: RunStore, starts, datasets: List[str], figures: bool) -> Optional[str]:
+    """The equal-budget search's section (``templates/sweep.md.j2``), None for a store without one."""
+    from ganzoo.bench.sweep_report import sweep_data
+
+    lines = store.latest()
+    data = sweep_data(directory, lines, starts, thresholds_from(store, lines), datasets, figures=figures,
+                      fmt_num=fmt_num, failures_cell=failures_cell)
+    return report_template("sweep.md.j2").render(data) if data else None
 
 
 def _comparison(df: pd.DataFrame, summary: pd.DataFrame, figs) -> Optional[Dict[str, Any]]:
@@ -259,13 +278,15 @@ def run_counts(df: pd.DataFrame) -> Dict[str, int]:
             "datasets": df.dataset.nunique(), "seeds": df.seed.nunique()}
 
 
-def not_in_report(starts: List[Dict[str, Any]], df: pd.DataFrame) -> Optional[Dict[str, List[str]]]:
+def not_in_report(starts: List[Dict[str, Any]], df: pd.DataFrame,
+                  stored: Optional[set] = None) -> Optional[Dict[str, List[str]]]:
     """What the last bench call left out: its skip notes and the labels of planned runs that did
-    not run; None when nothing was."""
+    not run (``stored``: run ids stored but not in ``df``, e.g. a search's trials); None when
+    nothing was."""
     if not starts:
         return None
     last = starts[-1]
-    have = set(df.run_id)
+    have = set(df.run_id) | (stored or set())
     unrun = [label for rid, label in (last.get("planned") or {}).items() if rid not in have]
     skipped = list(last.get("skipped") or [])
     return {"skipped": skipped, "unrun": unrun} if skipped or unrun else None
@@ -347,6 +368,29 @@ def _headline(summary: pd.DataFrame, datasets: List[str]) -> str:
     for name, cells in cols.items():
         table[name] = [cells.get(c, "n/a") for c in configs]
     return _markdown(table)
+
+
+def _space(metric: str) -> Optional[str]:
+    """The feature space a metric is measured in: ``FD[dinov2-vit-l-14]`` -> dinov2-vit-l-14."""
+    return metric[metric.index("[") + 1:metric.rindex("]")] if "[" in metric and metric.endswith("]") else None
+
+
+def ranked_by(df: pd.DataFrame, summary: pd.DataFrame, datasets: List[str]) -> str:
+    """Per dataset, the metric (and feature space) the headline ranks by, and the other
+    spaces its quality table carries."""
+    parts = []
+    for d in datasets:
+        sub = summary[summary.dataset == d]
+        if sub.empty or not sub["metric"].notna().any():
+            continue
+        metric = sub["metric"].dropna().iloc[0]
+        space = _space(metric)
+        others = [s for s in dict.fromkeys(_space(m) for m in quality_metrics(df, d)) if s and s != space]
+        text = f"{d} by {metric}" + (f" (feature space {space}" if space else "")
+        if others:
+            text += (", " if space else " (") + f"also measured in {', '.join(others)}: see its quality table"
+        parts.append(text + (")" if space or others else ""))
+    return "; ".join(parts)
 
 
 def interval_note(summary: pd.DataFrame) -> str:
@@ -509,9 +553,14 @@ def describe_extractor(proto: Dict[str, Any]) -> str:
     if spaces:
         parts = []
         for name, sp in spaces.items():
-            acc = sp.get("heldout_accuracy")
+            acc, official = sp.get("heldout_accuracy"), sp.get("official_weights")
             parts.append(f"{name} [{sp.get('fingerprint', '?')}]"
-                         + (f", held-out accuracy {acc:.1%}" if isinstance(acc, (int, float)) else ""))
+                         + (f", held-out accuracy {acc:.1%}" if isinstance(acc, (int, float)) else "")
+                         + (f" ({sp['title']}, weights SHA-256 {sp.get('sha256')}"
+                            + {True: ", the published file", False: ", not the published file"}.get(official, "")
+                            + ")" if sp.get("title") else ""))
+        for name, why in (proto.get("feature_spaces_missing") or {}).items():
+            parts.append(f"{name}: not measured ({why})")
         return "; ".join(parts)
     if proto.get("hq_threshold"):
         return f"none (2D): high quality = {proto['hq_threshold']}"

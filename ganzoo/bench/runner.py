@@ -13,6 +13,7 @@ trace, protocol, environment and timing.
 """
 from __future__ import annotations
 
+import copy
 import os
 import platform
 import subprocess
@@ -111,7 +112,8 @@ def evaluate_quality(trainer, spec: RunSpec, final: bool) -> Dict[str, Any]:
     from ganzoo import metrics
 
     n = spec.final_samples if final else spec.eval_samples
-    return metrics.evaluate_trainer(trainer, n=n, final=final, kid_subsets=spec.kid_subsets)
+    return metrics.evaluate_trainer(trainer, n=n, final=final, kid_subsets=spec.kid_subsets,
+                                    extra_spaces=spec.extractors)
 
 
 # ---- one run -----------------------------------------------------------------------
@@ -194,19 +196,16 @@ def train_run(spec: RunSpec, files: RunFiles, record: RunRecord, *, progress: Op
 
 
 def _train_and_measure(spec: RunSpec, files: RunFiles, record: RunRecord, *, progress, data, dist, bar, live):
-    from ganzoo.trainer import TrainConfig, Trainer, device_name
+    from ganzoo.trainer import Trainer, device_name
 
     timing = record.timing
     t0 = time.perf_counter()
     data = load_data(spec) if data is None else data
     trainer = _resume(spec, files, data, record, dist)
     if trainer is None:
-        config = TrainConfig(steps=spec.steps, batch_size=spec.batch_size, seed=spec.seed,
-                             z_dim=spec.z_dim, device=spec.device, precision=spec.precision,
-                             perf=spec.perf, log_every=spec.log_every, eval_every=spec.eval_every,
-                             checkpoint_every=spec.checkpoint_every, g_ema=spec.g_ema,
-                             hparams=dict(spec.hparams))
-        trainer = Trainer(spec.variant, data, arch=spec.arch, config=config, checkpoint_path=files.checkpoint,
+        # the spec's own settings object (a copy: the trainer must not change the spec)
+        trainer = Trainer(spec.variant, data, arch=spec.arch, config=copy.deepcopy(spec.train),
+                          checkpoint_path=files.checkpoint,
                           dataset_spec=dataset_spec(spec), dist=dist)
     record.env.device = device_name(trainer.device)
     timing.setup_s = time.perf_counter() - t0

@@ -77,6 +77,11 @@ File format (every key optional unless marked; unknown keys are errors)::
     [overrides.wgan-gp]            # per-variant settings
     hparams = { n_critic = 5 }
     arch = "mlp"                   # or a list: this variant runs on each
+
+    [search]                       # an equal-budget hyperparameter search per variant instead of
+    trials = 8                     #   one setting each (ganzoo.bench.search: trials, seed, best k,
+    [search.space]                 #   space, spaces, datasets, baseline); `seeds` are then the
+    lr = { low = 1e-5, high = 1e-2, scale = "log" }   # re-run seeds of the best settings
 """
 from __future__ import annotations
 
@@ -124,12 +129,20 @@ TRAIN_DEFAULTS: Dict[str, Any] = {**config.defaults(TrainConfig, only=SUITE_TRAI
 
 @dataclass
 class EvalSettings:
-    """A suite's ``[eval]`` table: how many samples each evaluation draws."""
+    """A suite's ``[eval]`` table: how many samples each evaluation draws, in which extra spaces."""
 
     samples: int = setting(2000, kind=int, minimum=1)  # generated samples per curve point
     final_samples: int = setting(5000, kind=int, minimum=1)  # generated samples for the final numbers
     sample_grid: int = setting(64, kind=int, minimum=1)  # samples kept for the report's figures
     kid_subsets: int = setting(100, kind=int, minimum=1)  # KID subsets (torch-fidelity's default: 100)
+    # feature spaces beside the dataset's own, e.g. ["dinov2-vit-l-14"] (ganzoo.metrics.spaces)
+    extractors: List[str] = setting(default_factory=list, kind=list, rule=lambda v: _spaces_problem(v))
+
+
+def _spaces_problem(value: Any) -> Optional[str]:
+    from ganzoo.metrics.spaces import list_problem  # names only; read when a suite is checked
+
+    return list_problem(value)
 
 
 EVAL_KEYS = config.schema(EvalSettings)
@@ -141,16 +154,17 @@ TOP_KEYS = {
     "workers": S(int, minimum=1), "threads_per_worker": S(int, minimum=0), "max_minutes": MINUTES,
     "run_timeout_minutes": MINUTES, "quality": S(bool), "train": S(dict), "eval": S(dict),
     "datasets": S(dict), "overrides": S(dict), "on_cuda": S(dict), "ray": S(dict),
+    "search": S(dict),  # an equal-budget search (ganzoo.bench.search)
 }
 RAY_KEYS = {"num_cpus": S(float, minimum=0), "num_gpus": S(float, minimum=0)}  # per task (ray_executor)
 DATASET_KEYS = {**TRAIN_KEYS, **EVAL_KEYS, "metric": S(str), "threshold": S(float), "optional": S(bool),
                 "split": S(str), "data_root": S((str, list)), "options": S(dict), "arch": S(str, axis=True),
-                "seeds": S(list), "variants": S((str, list)), "overrides": S(dict),
+                "seeds": S(list), "variants": S((str, list)), "overrides": S(dict), "download": S(bool),
                 "learning_rates": S(str, choices=lambda: LEARNING_RATES), "note": S(str)}
 VARIANT_KEYS = {"hparams": S(dict), "arch": S(str, axis=True), "seeds": S(list)}
 ON_CUDA_KEYS = {"profile": S(str), "workers": S(int, minimum=1), "threads_per_worker": S(int, minimum=0),
                 "max_minutes": MINUTES, "run_timeout_minutes": MINUTES,
-                "train": S(dict), "eval": S(dict), "datasets": S(dict)}
+                "train": S(dict), "eval": S(dict), "datasets": S(dict), "search": S(dict)}
 ON_CUDA_DATASET_KEYS = {**TRAIN_KEYS, **EVAL_KEYS, "note": S(str)}  # a schedule, not a new matrix
 
 
@@ -201,6 +215,7 @@ class DatasetPlan:
     # "protocol": the dataset protocol's learning-rate rule applies (ganzoo.protocols);
     # "paper": every variant trains at its own paper's rates
     learning_rates: str = "protocol"
+    download: bool = False  # fetch the data where the bench starts when it is missing (bench.prepare)
 
     def variant_settings(self, suite_settings: Dict[str, Dict[str, Any]], variant: str) -> Dict[str, Any]:
         """``[overrides.VARIANT]`` with this dataset's ``[datasets.D.overrides.VARIANT]`` over it."""
@@ -231,6 +246,7 @@ class Suite:
     quality: bool = True
     ray: Dict[str, float] = field(default_factory=dict)  # resources per task under --executor ray
     raw: Dict[str, Any] = field(default_factory=dict)  # the file as parsed (for the record)
+    search: Optional[Any] = None  # a [search] table: ganzoo.bench.search.Search
 
 
 def find_suite(name_or_path: str | os.PathLike) -> Path:
@@ -331,7 +347,7 @@ def parse_suite(raw: Dict[str, Any], name: str = "suite", path: Optional[Path] =
             optional=table.get("optional", False), split=table.get("split"),
             data_root=roots, options=table.get("options", {}), arch=arch, seeds=d_seeds,
             variants=d_variants, overrides=d_overrides, note=table.get("note", ""),
-            learning_rates=table.get("learning_rates", "protocol")))
+            learning_rates=table.get("learning_rates", "protocol"), download=table.get("download", False)))
 
     variants = _variant_list(body.get("variants", "all"), VARIANTS, where)
     exclude = body.get("exclude_variants", [])
@@ -346,13 +362,35 @@ def parse_suite(raw: Dict[str, Any], name: str = "suite", path: Optional[Path] =
     max_minutes = float(body.get("max_minutes", 0))
     run_timeout = float(body.get("run_timeout_minutes", 0))
     ray = _check_table(body.get("ray", {}), RAY_KEYS, f"{where} [ray]")
+    search = None
+    if "search" not in body and (on_cuda or {}).get("search"):
+        raise SuiteError(f"{where} [on_cuda.search]: the suite has no [search] table for it to change")
+    if "search" in body:  # an equal-budget search: its spaces checked for every variant it may run
+        from ganzoo.bench.search import parse_search
+
+        in_scope = set(VARIANTS.names() if variants == "all" else variants)
+        for d in datasets:
+            in_scope |= set(VARIANTS.names() if d.variants == "all" else d.variants or [])
+        all_seeds = [*seeds, *(s for d in datasets for s in d.seeds or []),
+                     *(s for t in [settings, *(d.overrides for d in datasets)] for v in t.values()
+                       for s in v.get("seeds", []))]
+        checks = dict(variants=sorted(in_scope - set(exclude)), datasets={d.name: d.metric for d in datasets},
+                      seeds=all_seeds, base_dir=path.parent if path else None)
+        try:
+            search = parse_search(body["search"], where=where, **checks)
+            if (on_cuda or {}).get("search") and raw.get("applied") != "on_cuda":  # checked off CUDA too
+                parse_search(_merged(body["search"], on_cuda["search"]), where=f"{where} [on_cuda]", **checks)
+        except ConfigError as err:
+            raise SuiteError(str(err)) from None
+        if search.datasets is not None:  # the suite's other datasets are not run (e.g. MNIST off CUDA)
+            datasets = [d for d in datasets if d.name in search.datasets]
     return Suite(name=body.get("name", name), path=str(path) if path else None, seeds=seeds,
                  datasets=datasets, variants=variants, exclude_variants=list(exclude),
                  variant_settings=settings, description=body.get("description", ""),
                  profile=body.get("profile", ""), device=body.get("device", "auto"),
                  workers=workers, threads_per_worker=threads, max_minutes=max_minutes,
                  run_timeout_minutes=run_timeout, ray=dict(ray),
-                 quality=body.get("quality", True), raw=raw)
+                 quality=body.get("quality", True), raw=raw, search=search)
 
 
 def _check_on_cuda(table: Dict[str, Any], datasets: Dict[str, Any], where: str) -> None:
@@ -420,16 +458,18 @@ def _check_schedule(train: Dict[str, Any], ev: Dict[str, Any], where: str) -> No
 
 # ---- run specs -----------------------------------------------------------------------
 # Fields that do not change what a run measures, so they stay out of its run_id.
-UNHASHED = ("suite", "threshold", "data_root", "run_id", "checkpoint_every")
-ADDED_LATER = "added_later"  # RunSpec field metadata: see hashed_fields
+UNHASHED = ("suite", "threshold", "data_root", "run_id", "checkpoint_every",
+            "search")  # a search run's place in its search (stage, trial): its settings are hashed
+# Settings added after results were stored, with the value every earlier run had.
+HASHED_WHEN_SET: Dict[str, Any] = {"g_ema": 0.0, "extractors": []}
 
 
 def hashed_fields(spec: Dict[str, Any]) -> Dict[str, Any]:
     """The part of a run spec (as a dict) that its run_id hashes.
 
     A setting added after results were stored is declared with the value every earlier run
-    had (a RunSpec field with ``added_later`` metadata: its default; a hyperparameter: its
-    variant's ``hp_added_later``). It is in the hash only when set to something else, so that
+    had (a setting: :data:`HASHED_WHEN_SET`; a hyperparameter: its variant's
+    ``hp_added_later``). It is in the hash only when set to something else, so that
     stored runs keep their ids and a bench into an old folder retrains nothing that did not
     use it. The variant's declarations are read when it is registered (a plugin that is not
     installed here hashes all of its hyperparameters).
@@ -457,25 +497,28 @@ def _same(stored: Any, neutral: Any) -> bool:
     return stored == neutral
 
 
+# A spec's keys as runs.jsonl stores them (flat, in this order): the run ids hash this layout.
+SPEC_KEYS = ("variant", "dataset", "arch", "seed", "steps", "batch_size", "precision", "perf", "z_dim",
+             "log_every", "eval_every", "device", "split", "data_options", "hparams", "quality",
+             "eval_samples", "final_samples", "sample_grid", "kid_subsets", "metric", "ganzoo_version",
+             "suite", "threshold", "data_root", "checkpoint_every", "g_ema", "run_id")
+TRAIN_FIELDS = tuple(f.name for f in fields(TrainConfig))
+
+
 @dataclass
 class RunSpec:
-    """One run of the matrix, fully resolved. ``run_id`` hashes everything that shapes its numbers."""
+    """One run of the matrix, fully resolved: what to train (variant, dataset, arch), its
+    training settings (``train``, the :class:`TrainConfig` the trainer is built from, held
+    here rather than copied: ``spec.steps`` reads ``spec.train.steps``), how it is scored and
+    where it belongs. ``run_id`` hashes everything that shapes its numbers (its flat form,
+    :meth:`to_dict`, is what runs.jsonl stores)."""
 
     variant: str
     dataset: str
     arch: str
-    seed: int
-    steps: int
-    batch_size: int
-    precision: str
-    perf: str
-    z_dim: int
-    log_every: int
-    eval_every: int
-    device: str
+    train: TrainConfig
     split: str
     data_options: Dict[str, Any]
-    hparams: Dict[str, Any]
     quality: bool
     eval_samples: int
     final_samples: int
@@ -486,28 +529,50 @@ class RunSpec:
     suite: str = ""
     threshold: Optional[float] = None
     data_root: Optional[str] = None
-    checkpoint_every: int = 0  # resuming is exact, so the interval does not change the numbers
-    # > 0: an EMA of G's weights is evaluated (ganzoo.ema); added after the first results
-    g_ema: float = field(default=0.0, metadata={ADDED_LATER: True})
+    extractors: List[str] = field(default_factory=list)  # pretrained feature spaces beside the dataset's own
     run_id: str = ""
+    # A search's run (ganzoo.bench.search): its stage ("trial" / "best"), cell, trial and drawn
+    # settings; not hashed (the settings are, in the hyperparameters); {} for any other run
+    search: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         if not self.run_id:
             self.run_id = self.compute_id()
 
+    def __getattr__(self, name: str) -> Any:  # the training settings: spec.steps is spec.train.steps
+        if name in TRAIN_FIELDS and "train" in self.__dict__:
+            return getattr(self.__dict__["train"], name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def hashed(self) -> Dict[str, Any]:
-        return hashed_fields(asdict(self))
+        return hashed_fields(self.to_dict())
 
     def compute_id(self) -> str:
         return json_hash(self.hashed())[:16]
 
     def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
+        """The flat spec of runs.jsonl (training settings beside the rest)."""
+        flat = {**asdict(self.train), **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "train"}}
+        flat["hparams"] = copy.deepcopy(flat["hparams"])
+        flat["data_options"] = copy.deepcopy(flat["data_options"])
+        out = {k: flat[k] for k in SPEC_KEYS}
+        if self.extractors:  # only a run with extra feature spaces carries them (hashed then)
+            out["extractors"] = list(self.extractors)
+        if self.search:  # only a search's runs carry it: every other stored spec is as it was
+            out["search"] = copy.deepcopy(self.search)
+        return out
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "RunSpec":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        """A spec from its flat form (a stored record's ``spec``); unknown keys are ignored."""
+        train = TrainConfig.from_dict({k: d[k] for k in TRAIN_FIELDS if k in d})
+        names = {f.name for f in fields(cls)} - {"train"}
+        return cls(train=train, **{k: v for k, v in d.items() if k in names})
+
+    @classmethod
+    def flat(cls, **settings: Any) -> "RunSpec":
+        """A spec from flat keyword settings (the training ones go into ``train``)."""
+        return cls.from_dict(settings)
 
     @property
     def label(self) -> str:
@@ -519,6 +584,8 @@ class RunSpec:
         if self.g_ema:
             extra.append(f"ema {self.g_ema:g}")
         tail = f" {'/'.join(extra)}" if extra else ""
+        if self.search:  # a search's run: which trial (or which trial's setting, re-run)
+            tail += f" · {'trial' if self.search.get('stage') == 'trial' else 'best, trial'} {self.search.get('trial')}"
         return f"{self.variant} · {self.dataset} · seed {self.seed} · b{self.batch_size}{tail}"
 
 
@@ -544,6 +611,9 @@ class Plan:
     specs: List[RunSpec]
     skipped: List[str] = field(default_factory=list)  # human-readable notes
     probes: Dict[str, DataProbe] = field(default_factory=dict)
+    # a search's matrix (its seeds: the re-run seeds), from which its runs are planned
+    # (``specs``: its trials and the re-runs known so far; ganzoo.bench.search.sweep_specs)
+    search_base: List[RunSpec] = field(default_factory=list)
 
 
 def probe_dataset(plan: DatasetPlan, data_root: Optional[str] = None, download: bool = False) -> DataProbe:
@@ -641,7 +711,7 @@ def expand(suite: Suite, *, seeds: Optional[Sequence[int]] = None, steps: Option
                     for prec in _axis(t["precision"], "precision", str):
                         for perf in _axis(t["perf"], "perf", str):
                             n_steps = steps or t["steps"]
-                            rows.append(RunSpec(
+                            rows.append(RunSpec.flat(
                                 variant=vname, dataset=dp.name, arch=arch, seed=seed,
                                 steps=n_steps, batch_size=bs, precision=prec, perf=perf,
                                 z_dim=t["z_dim"], log_every=min(t["log_every"], n_steps),
@@ -652,12 +722,10 @@ def expand(suite: Suite, *, seeds: Optional[Sequence[int]] = None, steps: Option
                                 kid_subsets=e["kid_subsets"],
                                 metric=dp.metric, ganzoo_version=ganzoo.__version__,
                                 suite=suite.name, threshold=dp.threshold, data_root=probe.data_root,
-                                checkpoint_every=t["checkpoint_every"], g_ema=float(t["g_ema"])))
+                                checkpoint_every=t["checkpoint_every"], g_ema=float(t["g_ema"]),
+                                extractors=sorted(e.get("extractors") or [])))
     order = {d.name: i for i, d in enumerate(plans)}
     rows.sort(key=lambda s: (s.seed, order[s.dataset], vorder[s.variant]))
     out.specs = rows
     return out
 
-
-# RunSpec fields added after results were stored, with the value earlier runs had (their default).
-HASHED_WHEN_SET: Dict[str, Any] = {f.name: f.default for f in fields(RunSpec) if f.metadata.get(ADDED_LATER)}

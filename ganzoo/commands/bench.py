@@ -50,20 +50,19 @@ def _terminate_as_interrupt():
 
 
 def run_bench(args) -> int:
-    from ganzoo.bench.driver import bench
+    from ganzoo.bench.driver import BenchOptions, bench
     from ganzoo.bench.suite import find_suite
 
     out = args.out or f"results/{find_suite(args.suite).stem}"
     previous = _terminate_as_interrupt()
     try:
-        result = bench(args.suite, out, seeds=args.seeds, steps=args.steps, variants=args.variants,
-                       datasets=args.datasets, max_minutes=args.max_minutes, workers=args.workers,
-                       threads=args.threads, device=args.device, data_root=args.data_root,
-                       download=args.download, retry_failed=args.retry_failed,
-                       progress=not args.no_progress and sys.stderr.isatty(), report=not args.no_report,
-                       command="ganzoo " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-                       executor_kind=args.executor, address=args.address,
-                       trackers=trackers.from_args(args, out))
+        result = bench(args.suite, out, BenchOptions(
+            seeds=args.seeds, steps=args.steps, variants=args.variants, datasets=args.datasets,
+            max_minutes=args.max_minutes, workers=args.workers, threads=args.threads, device=args.device,
+            data_root=args.data_root, download=args.download, retry_failed=args.retry_failed,
+            progress=not args.no_progress and sys.stderr.isatty(), report=not args.no_report,
+            command="ganzoo " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+            executor_kind=args.executor, address=args.address, trackers=trackers.from_args(args, out)))
     except KeyboardInterrupt:
         print(f"\nganzoo bench: interrupted; the finished runs are kept in {out}/runs.jsonl. "
               f"Run the same command again to resume.", file=sys.stderr)

@@ -20,14 +20,21 @@ def add_eval(sub) -> None:
                    help="real reference samples (default: as many as --n, at most the split's size)")
     p.add_argument("--n-modes", type=positive_int, default=None,
                    help="samples for mode counts (default: 2500 for 2D sets, 26000 for stacked-mnist, else --n)")
-    p.add_argument("--extractor", default="auto",
-                   help="auto (ganzoo's extractor for the dataset, plus Inception if its weights are given), "
-                        "a ganzoo extractor name (ganzoo-mnist, ganzoo-digits, ...), or inception")
+    p.add_argument("--extractor", default="auto", metavar="NAME[,NAME...]",
+                   help="feature spaces: auto (ganzoo's extractor for the dataset, plus Inception if its "
+                        "weights are given), a ganzoo extractor (ganzoo-mnist, ganzoo-digits, ...), or one of "
+                        "torch-fidelity's pretrained nets: inception, dinov2-vit-{s,b,l,g}-14, clip-vit-b-32 "
+                        "and the other clip-* nets, vgg16 (weights: --weights, else torch's hub cache, else "
+                        "fetched there when the host answers); several comma-separated, e.g. "
+                        "auto,dinov2-vit-l-14")
+    p.add_argument("--weights", default=None, metavar="PATH",
+                   help="the weights file of the one pretrained space --extractor names, e.g. "
+                        "dinov2_vitb14_pretrain.pth for dinov2-vit-b-14")
     p.add_argument("--inception-weights", default=None, metavar="PATH",
                    help="torch-fidelity's weights-inception-2015-12-05-6726825d.pth, for standard "
-                        "Inception FID (or set $GANZOO_INCEPTION_WEIGHTS)")
+                        "Inception FID, also with --extractor auto (or set $GANZOO_INCEPTION_WEIGHTS)")
     p.add_argument("--allow-download", action="store_true",
-                   help="let torch-fidelity download the Inception weights if they are not here")
+                   help="with --extractor auto: let ganzoo fetch the Inception weights if they are not here")
     p.add_argument("--reference-split", default=None,
                    help="real split to compare with (default: the split the checkpoint trained on)")
     p.add_argument("--data-root", default=None, help="where datasets live (default: the checkpoint's)")
@@ -62,7 +69,7 @@ def run_eval(args) -> int:
         trainer.dataset_spec = dict(trainer.dataset_spec, **overrides)
     result = evaluate(trainer, n=args.n, n_reference=args.n_reference, n_modes=args.n_modes,
                       extractor=args.extractor, inception_weights=args.inception_weights,
-                      allow_download=args.allow_download, reference_split=args.reference_split,
+                      weights=args.weights, allow_download=args.allow_download, reference_split=args.reference_split,
                       kid_subsets=args.kid_subsets, seed=args.seed)
     result = {"checkpoint": args.checkpoint, "variant": trainer.variant.name, "step": trainer.step,
               **result}
@@ -90,18 +97,25 @@ def format_result(result: Dict[str, Any]) -> str:
                  + (f"; mode counts on {proto['mode_samples']}" if proto.get("mode_samples") else "")
                  + f"; sampler: {proto.get('sampler')}")
     for name, sp in (proto.get("feature_spaces") or {}).items():
-        acc = sp.get("heldout_accuracy")
+        acc, official = sp.get("heldout_accuracy"), sp.get("official_weights")
         lines.append(f"  features: {name}, fingerprint {sp.get('fingerprint')}"
+                     + (f" ({sp['title']}; {sp.get('paper')})" if sp.get("title") else "")
                      + (f", held-out accuracy {acc:.4f}" if acc is not None else "")
-                     + (f", weights {sp.get('weights')}" if sp.get("weights") else ""))
+                     + (f", weights {sp.get('weights')}" if sp.get("weights") else "")
+                     + ({True: " (the published file)", False: " (not the published file)"}.get(official, "")))
         if sp.get("trained_on"):
             t = sp["trained_on"]
             lines.append(f"    trained on {t.get('train')}; held out {t.get('heldout')}")
+    for name, why in (proto.get("feature_spaces_missing") or {}).items():
+        lines.append(f"  not measured in {name}: {why}")
     if proto.get("kid"):
         k = proto["kid"]
         lines.append(f"  KID: {k['subsets']} subsets of {k['subset_size']}, {k['kernel']} kernel")
     if proto.get("precision_recall"):
         lines.append(f"  precision/recall: k = {proto['precision_recall']['neighborhood']} nearest neighbours")
+    if proto.get("density_coverage"):
+        lines.append(f"  density/coverage (Naeem et al. 2020): k = {proto['density_coverage']['neighborhood']} "
+                     f"nearest neighbours")
     if proto.get("hq_threshold"):
         lines.append(f"  high quality: {proto['hq_threshold']}")
     if proto.get("torch_fidelity"):

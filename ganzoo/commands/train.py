@@ -99,11 +99,10 @@ def train_spec(args, data, *, dist=None, checkpoint=None):
                "checkpoint_every": args.checkpoint_every, "g_ema": args.g_ema,
                # a single process names its device as the bench does ("cpu", "cuda:0"); ranks pick theirs
                "device": args.device if dist else resolve_device(args.device)}
-        TrainConfig.from_dict({**cfg, "hparams": {}})  # each setting checked before any training
         arch = args.arch or protocol.arch or cls.preferred_arch.get(data.kind, "mlp")
         hp = cls.resolve_hparams({**protocol.hparams(args.variant), **parse_hparams(args.hp)})
     ev = {**EVAL_DEFAULTS, **({"final_samples": args.eval_samples} if args.eval_samples else {})}
-    return RunSpec(
+    return RunSpec.flat(
         variant=args.variant, dataset=args.dataset, arch=arch, seed=cfg["seed"], steps=cfg["steps"],
         batch_size=cfg["batch_size"], precision=cfg["precision"], perf=cfg["perf"], z_dim=cfg["z_dim"],
         log_every=cfg["log_every"], eval_every=0, device=cfg["device"], split=data.split, data_options={},

@@ -23,7 +23,7 @@ def cifar10(*, split=None, data_root=None, download=False) -> TensorData:
     root = default_data_root(data_root)
     folder = root / CIFAR10_DIR
     tv = torchvision_dataset(tvd.CIFAR10, root, train=split == "train", download=download,
-                             title="CIFAR-10", needed=[folder / f for f in CIFAR10_FILES])
+                             title="CIFAR-10", needed=[folder / f for f in CIFAR10_FILES], name="cifar10")
     x = uint8_to_unit(torch.from_numpy(tv.data).permute(0, 3, 1, 2).contiguous())  # NHWC -> NCHW
     return TensorData(name="cifar10", x=x, y=torch.as_tensor(tv.targets, dtype=torch.int64),
                       num_classes=10, kind="image", split=split,

@@ -19,6 +19,10 @@ from ganzoo.registry import DATASETS
 # Arguments every loader is called with (by ganzoo.data.load); the rest are its options.
 COMMON_ARGS = ("split", "data_root", "download")
 REQUIRED = inspect.Parameter.empty
+# Fetches that failed in this process (ganzoo.data.fetch records them): dataset -> why, and
+# how to supply it. A loader that then finds no files says this first, so that a suite's
+# note on the skipped dataset (its first line) carries it.
+FETCH_FAILURES: Dict[str, str] = {}
 
 
 def dataset(name: str) -> Callable:
@@ -107,12 +111,13 @@ def how_to_get(fetch_into: Path) -> str:
 
 
 def torchvision_dataset(cls: Callable, root: Path, *, train: bool, download: bool, title: str,
-                        needed: Sequence[Path] = ()):
+                        needed: Sequence[Path] = (), name: str = ""):
     """Build the torchvision dataset ``cls(root, train=..., download=...)``, or raise a
     :class:`DataError` that names the missing files and how to get them.
 
     ``needed``: the files torchvision will look for; without ``download`` they are
-    checked first so the error can name them (torchvision only says "not found").
+    checked first so the error can name them (torchvision only says "not found"). ``name``:
+    the dataset's, whose failed fetch (``FETCH_FAILURES``) the error then names first.
     """
     if not download:
         missing: Dict[Path, List[str]] = {}
@@ -121,7 +126,8 @@ def torchvision_dataset(cls: Callable, root: Path, *, train: bool, download: boo
                 missing.setdefault(p.parent, []).append(p.name)
         if missing:
             where = "; ".join(f"{', '.join(names)} in {d}" for d, names in missing.items())
-            raise DataError(f"{title} not found: missing {where}.\n{how_to_get(root)}")
+            failed = [FETCH_FAILURES[name]] if name in FETCH_FAILURES else []
+            raise DataError("\n".join([*failed, f"{title} not found: missing {where}.", how_to_get(root)]))
     try:
         return cls(str(root), train=train, download=download)
     except (RuntimeError, OSError, ValueError) as err:  # urllib's URLError is an OSError

@@ -25,7 +25,7 @@ import torch
 
 import ganzoo
 from ganzoo.data.base import DataError, TensorData, default_data_root
-from ganzoo.data.common import dataset, how_to_get, resolve_split, torchvision_dataset, uint8_to_unit
+from ganzoo.data.common import FETCH_FAILURES, dataset, how_to_get, resolve_split, torchvision_dataset, uint8_to_unit
 from ganzoo.data.idx import read_images_and_labels
 
 FILE_PREFIX = {"train": "train", "test": "t10k"}
@@ -142,6 +142,8 @@ def _missing_message(spec: IdxSet, requested: Optional[str], split: str, dirs: L
                 f"{spec.title} {split} split not found: {' and '.join(split_files(split))} must be in the "
                 f"same directory.")
     lines = [head, f"Searched: {', '.join(str(d) for d in dirs)}."]
+    if spec.name in FETCH_FAILURES:  # first: a suite's note on the skipped dataset is the first line
+        lines.insert(0, FETCH_FAILURES[spec.name])
     other = "test" if split == "train" else "train"
     if requested is not None and found[other]:
         lines.append(f"The {other} split is there, in {found[other][0].parent}: "

@@ -45,7 +45,7 @@ def intra_fid(samples: Tensor, labels: Tensor, ref_x: Tensor, ref_y: Tensor, spa
     """
     labels, ref_y = labels.cpu().long(), ref_y.cpu().long()
     per_class: Dict[int, float] = {}
-    key = f"FID[{space.name}]"
+    key = space.key("frechet_inception_distance")
     for c in sorted(set(labels.tolist()) & set(ref_y.tolist())):
         gen_c, ref_c = samples[labels == c], ref_x[ref_y == c]
         if len(gen_c) < min_per_class or len(ref_c) < min_per_class:

@@ -5,9 +5,12 @@ What applies, by the dataset:
 - 2D mixtures (``kind == "points"``): ``modes``, ``hq_fraction``, ``reverse_kl``
   (:func:`~ganzoo.metrics.modes.mode_stats`, 2,500 samples) and ``frechet`` (the Fréchet
   distance of the samples to the real points);
-- images: ``FID[x]``, ``KID[x]`` (and ``KID[x]_std``), ``IS[x]`` for each feature space
-  ``x`` (ganzoo's extractor for the dataset, plus Inception when its weights are given),
-  ``precision[x]`` / ``recall[x]`` in final evaluations; when the dataset's classifier
+- images: ``FID[x]`` (``FD[x]`` outside Inception's and ganzoo's spaces), ``KID[x]`` (and
+  ``KID[x]_std``), ``IS[x]`` (where ``x`` has class logits) for each feature space ``x``
+  (ganzoo's extractor for the dataset, plus Inception when its weights are given, plus the
+  spaces ``extractor`` names or the running suite adds: :mod:`ganzoo.metrics.spaces`),
+  ``precision[x]`` / ``recall[x]`` and ``density[x]`` / ``coverage[x]`` in final
+  evaluations; when the dataset's classifier
   knows its classes, ``modes`` and ``reverse_kl`` of the predicted classes (Stacked
   MNIST: digit triples, 26,000 samples in final evaluations);
 - conditional variants, in addition: ``label_accuracy[x]`` (2D: ``label_accuracy``), and
@@ -22,36 +25,37 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 from torch import Tensor
 
 from ganzoo.errors import ConfigError
 from ganzoo.metrics import conditional as cond
+from ganzoo.metrics.density import NEIGHBORHOOD as DC_NEIGHBORHOOD
 from ganzoo.metrics.modes import TOY_SAMPLES, class_mode_stats, frechet_distance, mode_stats
 from ganzoo.metrics.quality import (
-    INCEPTION_ALIASES,
     FeatureSpace,
     domain_space,
     fidelity_kwargs,
     fidelity_metrics,
-    inception_configured,
-    inception_space,
+    metric_names,
     reference_cache_name,
     to_uint8,
 )
+from ganzoo.metrics.spaces import Names, split_names
 
 MAX_INTRA_FID_CLASSES = 100
 Sampler = Callable[[int, Optional[Tensor]], Tensor]
 
 
 def evaluate(source, dataset=None, *, n: int = 10_000, n_reference: Optional[int] = None,
-             reference_split: Optional[str] = None, data_root=None, extractor: str = "auto",
-             inception_weights=None, allow_download: bool = False, n_modes: Optional[int] = None,
+             reference_split: Optional[str] = None, data_root=None, extractor: Names = "auto",
+             inception_weights=None, weights=None, allow_download: bool = False,
+             n_modes: Optional[int] = None,
              final: bool = True, prc: Optional[bool] = None, conditional: Optional[bool] = None,
              labels: Optional[Tensor] = None, seed: Optional[int] = None, batch_size: int = 500,
-             kid_subsets: int = 100, cache=None) -> Dict[str, Any]:
+             kid_subsets: int = 100, cache=None, extra_spaces: Sequence[str] = ()) -> Dict[str, Any]:
     """Evaluate a generator on ``dataset``; see the module doc for what is measured.
 
     source: a :class:`~ganzoo.trainer.Trainer` (its ``sample``; dataset, data root and
@@ -63,7 +67,15 @@ def evaluate(source, dataset=None, *, n: int = 10_000, n_reference: Optional[int
     n_modes: samples for mode statistics (default: 2,500 for 2D sets -- VEEGAN/PacGAN;
       26,000 for Stacked MNIST in final evaluations; else ``n``).
     extractor: "auto" (ganzoo's extractor for the dataset, plus Inception if weights are
-      given), a registered extractor name, or "inception".
+      given, plus ``extra_spaces``), a ganzoo extractor name, a pretrained
+      space's name (inception, dinov2-vit-b-14, clip-vit-b-32, ...: its weights are fetched
+      into torch's hub cache when missing and the host answers), or several, comma-separated.
+    weights: the weights file of the one pretrained space ``extractor`` names
+      (``inception_weights``: Inception's, also under "auto").
+    extra_spaces: pretrained spaces "auto" adds (a suite's ``[eval] extractors``; the run
+      spec's ``extractors``), read from torch's hub cache, never downloaded here: one that is
+      missing is left out and its one-line reason stands in the protocol
+      (``feature_spaces_missing``).
     final: False for the cheaper evaluations along a training curve (no precision/recall,
       intra-FID, or 26,000-sample mode counts).
     seed: seeds the sampling: a callable sampler through torch's RNG (default 0), a trainer
@@ -74,16 +86,17 @@ def evaluate(source, dataset=None, *, n: int = 10_000, n_reference: Optional[int
                conditional=conditional, labels=labels, seed=seed)
     data = job.data
     if data.kind == "points":
-        if extractor != "auto" or inception_weights:
+        if split_names(extractor) != ["auto"] or inception_weights or weights:
             raise ConfigError(f"dataset {data.name!r} is 2D points, measured by mode counts, high-quality "
-                             f"share and reverse KL; --extractor and --inception-weights apply to image "
+                             f"share and reverse KL; --extractor and --weights apply to image "
                              f"datasets only")
         out, proto = _points(job, n=n, n_modes=n_modes or TOY_SAMPLES, n_reference=n_reference)
     else:
         out, proto = _images(job, n=n, n_reference=n_reference, n_modes=n_modes, final=final,
                              prc=final if prc is None else prc, extractor=extractor,
-                             inception_weights=inception_weights, allow_download=allow_download,
-                             batch_size=batch_size, kid_subsets=kid_subsets, cache=cache)
+                             inception_weights=inception_weights, weights=weights,
+                             allow_download=allow_download, batch_size=batch_size, kid_subsets=kid_subsets,
+                             cache=cache, extra_spaces=extra_spaces)
     proto.update(dataset=data.name, kind=data.kind, conditional=job.conditional, final=final,
                  sampler=job.sampler_desc, eval_s=time.perf_counter() - t0)
     out["protocol"] = proto
@@ -205,49 +218,83 @@ def _points(job: _Job, *, n: int, n_modes: int, n_reference: Optional[int]):
     return out, proto
 
 
-def feature_spaces(extractor: str, dataset: str, *, inception_weights=None, allow_download=False,
-                   data_root=None, cache=None) -> List[FeatureSpace]:
-    """The feature spaces ``extractor`` asks for on ``dataset`` (see :func:`evaluate`)."""
+def feature_spaces(extractor: Names, dataset: str, *, inception_weights=None, weights=None,
+                   allow_download: bool = False, data_root=None, cache=None,
+                   missing: Optional[Dict[str, str]] = None, extra_spaces: Sequence[str] = ()) -> List[FeatureSpace]:
+    """The feature spaces ``extractor`` asks for on ``dataset`` (see :func:`evaluate`).
+
+    An extra space (``extra_spaces``, added by "auto") whose weights are missing is left out,
+    with its one-line reason put in ``missing`` (name -> line); a space named here must be
+    had, or it raises.
+    """
     from ganzoo.metrics.extractors import extractor_for
+    from ganzoo.metrics.pretrained import (
+        INCEPTION,
+        WeightsMissing,
+        canonical,
+        inception_configured,
+        missing_inception_message,
+        pretrained_space,
+    )
+    from ganzoo.metrics.spaces import valid_names
     from ganzoo.registry import EXTRACTORS
 
-    if extractor in INCEPTION_ALIASES:
-        return [inception_space(inception_weights, allow_download)]
-    if extractor != "auto":
-        if extractor not in EXTRACTORS:
-            raise ConfigError(f"unknown extractor {extractor!r}; valid: auto, inception, "
-                             f"{', '.join(EXTRACTORS.names())}")
-        return [domain_space(extractor, data_root, cache)]
-    spaces = []
-    own = extractor_for(dataset)
-    if own:
-        spaces.append(domain_space(own, data_root, cache))
-    if inception_configured(inception_weights) or allow_download:
-        spaces.append(inception_space(inception_weights, allow_download))
+    names = split_names(extractor) or ["auto"]
+    bad = [n for n in names if n not in valid_names()]
+    if bad:
+        raise ConfigError(f"unknown extractor {bad[0]!r}; valid: {', '.join(valid_names())}")
+    pretrained = [canonical(n) for n in names if canonical(n)]
+    if weights and len(pretrained) != 1:
+        raise ConfigError(f"--weights is the weights file of one pretrained feature space; --extractor names "
+                          f"{len(pretrained)} ({', '.join(pretrained) or 'none'})")
+    spaces: List[FeatureSpace] = []
+    for name in names:
+        if name == "auto":
+            own = extractor_for(dataset)
+            if own:
+                spaces.append(domain_space(own, data_root, cache))
+            if inception_configured(inception_weights) or allow_download:
+                spaces.append(pretrained_space(INCEPTION, inception_weights, allow_download))
+            for extra in extra_spaces:  # pretrained ones, fetched where the bench started (metrics.spaces)
+                try:
+                    spaces.append(pretrained_space(extra, None, download=False))
+                except WeightsMissing as err:
+                    if missing is not None:
+                        missing[extra] = str(err)
+        elif canonical(name):
+            given = weights or (inception_weights if canonical(name) == INCEPTION else None)
+            spaces.append(pretrained_space(name, given, download=True))
+        else:
+            spaces.append(domain_space(name, data_root, cache))
+    firsts: Dict[str, FeatureSpace] = {}
+    for space in spaces:  # one of each name, the first (auto's Inception and a suite's are one)
+        firsts.setdefault(space.name, space)
+    spaces = list(firsts.values())
     if not spaces:
-        from ganzoo.metrics.quality import missing_inception_message
-
         raise ConfigError(f"no offline feature extractor for dataset {dataset!r} (ganzoo has them for "
                          f"{', '.join(sorted(s for _, spec in EXTRACTORS.items() for s in spec.serves))}). "
                          + missing_inception_message())
     return spaces
 
 
-def _images(job: _Job, *, n, n_reference, n_modes, final, prc, extractor, inception_weights,
-            allow_download, batch_size, kid_subsets, cache):
+def _images(job: _Job, *, n, n_reference, n_modes, final, prc, extractor, inception_weights, weights,
+            allow_download, batch_size, kid_subsets, cache, extra_spaces):
     from ganzoo.metrics.extractors import StackedExtractor, extractor_for, get_extractor
 
     data = job.data
     from ganzoo.registry import EXTRACTORS
 
-    if extractor in EXTRACTORS:  # one the user named: does it read this data?
-        want = tuple(EXTRACTORS.get(extractor).input_shape)
-        if want != tuple(data.shape):
-            raise ConfigError(f"extractor {extractor!r} reads images of shape {list(want)}; {data.name!r} "
-                              f"has {list(data.shape)}. Use --extractor auto, or one trained on images "
-                              f"of this size")
-    spaces = feature_spaces(extractor, data.name, inception_weights=inception_weights,
-                            allow_download=allow_download, data_root=job.data_root, cache=cache)
+    for name in split_names(extractor):
+        if name in EXTRACTORS:  # one the user named: does it read this data?
+            want = tuple(EXTRACTORS.get(name).input_shape)
+            if want != tuple(data.shape):
+                raise ConfigError(f"extractor {name!r} reads images of shape {list(want)}; {data.name!r} "
+                                  f"has {list(data.shape)}. Use --extractor auto, or one trained on images "
+                                  f"of this size")
+    missing: Dict[str, str] = {}
+    spaces = feature_spaces(extractor, data.name, inception_weights=inception_weights, weights=weights,
+                            allow_download=allow_download, data_root=job.data_root, cache=cache,
+                            missing=missing, extra_spaces=extra_spaces)
     own = extractor_for(data.name)
     clf = get_extractor(own, data_root=job.data_root, cache=cache) if own else None
     knows_classes = clf is not None and (clf.num_classes == data.num_classes or isinstance(clf, StackedExtractor))
@@ -265,10 +312,7 @@ def _images(job: _Job, *, n, n_reference, n_modes, final, prc, extractor, incept
     out: Dict[str, Any] = {}
     for space in spaces:
         if not finite:  # a diverged generator: every number is undefined (NaN), not an error
-            from ganzoo.metrics.quality import METRIC_KEYS
-
-            wanted = [k for k in METRIC_KEYS if prc or k not in ("precision", "recall")]
-            out.update({METRIC_KEYS[k].format(space.name): math.nan for k in wanted})
+            out.update({k: math.nan for k in metric_names(space, prc=prc, isc=True)})
             continue
         name = reference_cache_name(data.name, ref.split, to_uint8(ref_x, space.channels), space)
         out.update(fidelity_metrics(x[:n], ref_x, space, fid=True, kid=True, prc=prc, isc=True,
@@ -293,7 +337,7 @@ def _images(job: _Job, *, n, n_reference, n_modes, final, prc, extractor, incept
             space = next((s for s in spaces if s.name == clf.name), spaces[0])
             intra = cond.intra_fid(x[:n], y[:n], ref_x, ref_y, space, dataset=data.name, split=ref.split,
                                    cache=cache, **opts)
-            out[f"FID_intra[{space.name}]"] = intra["value"]
+            out[f"{space.distance}_intra[{space.name}]"] = intra["value"]
 
     kw = fidelity_kwargs(spaces[0], n, n_ref, kid_subsets=kid_subsets)
     proto = {"generated": n, "mode_samples": n_modes if knows_classes else None,
@@ -302,8 +346,12 @@ def _images(job: _Job, *, n, n_reference, n_modes, final, prc, extractor, incept
              "classifier": clf.protocol() if clf is not None else None,
              "kid": {"subsets": kid_subsets, "subset_size": kw["kid_subset_size"], "kernel": "poly, degree 3"},
              "precision_recall": {"neighborhood": kw["prc_neighborhood"]} if prc else None,
+             "density_coverage": {"neighborhood": DC_NEIGHBORHOOD, "by": "ganzoo.metrics.density, on "
+                                  "torch-fidelity's features"} if prc else None,
              "inception_score": {"splits": min(kw["isc_splits"], n), "features": "logits"},
              "torch_fidelity": _version("torch_fidelity"), "finite_samples": finite}
+    if missing:
+        proto["feature_spaces_missing"] = missing
     return out, proto
 
 

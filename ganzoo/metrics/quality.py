@@ -1,48 +1,55 @@
-"""Image quality through torch-fidelity: FID, KID, precision/recall, Inception Score.
+"""Image quality through torch-fidelity: FID, KID, precision/recall, Inception Score, and
+density/coverage on the same features.
 
-All arithmetic is torch-fidelity's (``torch_fidelity.calculate_metrics``); this module
-only hands it the inputs -- generated and real images as ``Dataset``s of uint8
-``[C, H, W]`` tensors -- and a feature space:
+The arithmetic is torch-fidelity's: this module hands it the inputs -- generated and real
+images as ``Dataset``s of uint8 ``[C, H, W]`` tensors -- and a feature space, extracts the
+features once per input with torch-fidelity's own functions (real ones cached), and reads
+every metric from them with torch-fidelity's metric functions; density and coverage
+(:mod:`ganzoo.metrics.density`) read the same features. The feature space is
 
 - one of ganzoo's offline extractors (:mod:`ganzoo.metrics.extractors`), at the
   dataset's own size; metrics are named after it, e.g. ``FID[ganzoo-mnist]``;
-- or torch-fidelity's ``inception-v3-compat`` (the standard FID of Heusel et al. 2017,
-  arXiv:1706.08500) from a local weights file (``--inception-weights PATH`` or
-  ``$GANZOO_INCEPTION_WEIGHTS``); grey images are repeated to three channels.
+- or one of torch-fidelity's pretrained extractors from a weights file
+  (:mod:`ganzoo.metrics.pretrained`): ``FID[inception]``, ``FD[dinov2-vit-l-14]``,
+  ``FD[clip-vit-b-32]``, ...; grey images are repeated to three channels.
 
 Conditional generators are handed over as datasets of their samples (torch-fidelity
 0.4's own conditional sampling uses ``np.int``, gone from NumPy >= 1.24).
 
-The metrics: FID (Heusel et al. 2017), KID (Binkowski et al. 2018, arXiv:1801.01401),
-improved precision and recall (Kynkaanniemi et al. 2019, arXiv:1904.06991), Inception
-Score (Salimans et al. 2016, arXiv:1606.03498). Real-image features and FID statistics
-are cached by torch-fidelity under a name built from (dataset, split, sample count,
-extractor fingerprint, content hash), so they are recomputed whenever one changes.
+The metrics: FID (Heusel et al. 2017, arXiv:1706.08500; "FD" outside Inception's space),
+KID (Binkowski et al. 2018, arXiv:1801.01401), improved precision and recall (Kynkaanniemi
+et al. 2019, arXiv:1904.06991), density and coverage (Naeem et al. 2020, arXiv:2002.09797),
+Inception Score (Salimans et al. 2016, arXiv:1606.03498). Real-image features and FID
+statistics are cached by torch-fidelity under a name built from (dataset, split, sample
+count, extractor fingerprint, content hash), so they are recomputed whenever one changes.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from ganzoo.errors import MissingFileError
-from ganzoo.metrics.cache import drop_unsealed, fidelity_cache_dir, file_digest, seal, tensor_sha256
+from ganzoo.metrics.cache import drop_unsealed, fidelity_cache_dir, seal, tensor_sha256
+from ganzoo.metrics.density import NEIGHBORHOOD as DC_NEIGHBORHOOD
+from ganzoo.metrics.density import density_coverage
 from ganzoo.paths import locked
 
-INCEPTION = "inception-v3-compat"
-INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
-INCEPTION_ENV = "GANZOO_INCEPTION_WEIGHTS"
-INCEPTION_ALIASES = ("inception", INCEPTION)
+
+class WeightsMissing(MissingFileError):
+    """A pretrained space (:mod:`ganzoo.metrics.pretrained`) was asked for, and its weights
+    file is not here, nor could it be fetched."""
 
 
-class InceptionWeightsMissing(MissingFileError):
+class InceptionWeightsMissing(WeightsMissing):
     """Inception FID was asked for, but its weights file is not here (and no download allowed)."""
 
 
@@ -86,16 +93,26 @@ class ImageTensorDataset(Dataset):
 class FeatureSpace:
     """A torch-fidelity feature extractor as ganzoo uses it, with what identifies it."""
 
-    name: str  # torch-fidelity's name; also the label in metric keys ("FID[<name>]")
+    name: str  # the label in metric keys ("FID[<name>]", "FD[<name>]") and in the protocol
     weights_path: Optional[str]
     sha256: str
     channels: Optional[int] = None  # input channels it needs (None: the data's own)
     has_logits: bool = True  # whether an Inception Score is meaningful
     info: Dict[str, Any] = field(default_factory=dict)
+    fidelity_name: Optional[str] = None  # the extractor's name in torch-fidelity (default: name)
+    distance: str = "FID"  # the Fréchet distance's name here: FID (Inception, ganzoo's), else FD
 
     @property
     def fingerprint(self) -> str:
         return self.sha256[:12]
+
+    @property
+    def extractor(self) -> str:
+        return self.fidelity_name or self.name
+
+    def key(self, metric: str) -> str:
+        """ganzoo's name of torch-fidelity's (or ganzoo's) ``metric`` in this space."""
+        return METRIC_KEYS[metric].format(self.name, fd=self.distance)
 
     def protocol(self) -> Dict[str, Any]:
         return {"name": self.name, "fingerprint": self.fingerprint, **self.info}
@@ -110,105 +127,28 @@ def domain_space(name: str, data_root=None, cache=None) -> FeatureSpace:
                         info=ext.protocol())
 
 
-_FILE_HASHES: Dict[tuple, str] = {}
-
-
-def file_sha256(path: Path) -> str:
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _FILE_HASHES:
-        _FILE_HASHES[key] = file_digest(path)
-    return _FILE_HASHES[key]
-
-
-def hub_inception_path() -> Path:
-    """Where torch-fidelity's own download would put the Inception weights."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
-
-
-def missing_inception_message(detail: str = "") -> str:
-    return (f"Inception FID needs torch-fidelity's Inception-v3 weights, the file {INCEPTION_FILE}"
-            f"{detail}. Supply it with --inception-weights PATH or by setting ${INCEPTION_ENV}=PATH "
-            f"(or pass --allow-download to let torch-fidelity fetch it into {hub_inception_path().parent}).")
-
-
-def resolve_inception_weights(path=None, allow_download: bool = False) -> Path:
-    """The Inception weights file: ``path``, else ``$GANZOO_INCEPTION_WEIGHTS``, else one
-    already in torch's hub cache, else (only with ``allow_download``) downloaded there.
-
-    Raises :class:`InceptionWeightsMissing` naming the file and both ways to supply it.
-    """
-    for given, how in ((path, "--inception-weights"), (os.environ.get(INCEPTION_ENV), f"${INCEPTION_ENV}")):
-        if given:
-            p = Path(given).expanduser()
-            if not p.is_file():
-                raise InceptionWeightsMissing(missing_inception_message(f" ({how} points at {p}, which does not exist)"))
-            return p
-    hub = hub_inception_path()
-    if hub.is_file():
-        return hub
-    if not allow_download:
-        raise InceptionWeightsMissing(missing_inception_message(" (not found)"))
-    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
-
-    hub.parent.mkdir(parents=True, exist_ok=True)
-    torch.hub.download_url_to_file(URL_INCEPTION_V3, str(hub), progress=False)
-    return hub
-
-
-INCEPTION_SHA256_PREFIX = INCEPTION_FILE.rsplit("-", 1)[1].split(".")[0]  # torch hub's naming rule
-
-
-def inception_space(weights=None, allow_download: bool = False) -> FeatureSpace:
-    """torch-fidelity's ``inception-v3-compat`` from a local weights file, checked to be that
-    file: torch hub names a file after the first hex digits of its SHA-256."""
-    path = resolve_inception_weights(weights, allow_download)
-    _check_inception_layers(path)
-    sha = file_sha256(path)
-    official = sha.startswith(INCEPTION_SHA256_PREFIX)
-    if not official:
-        warnings.warn(f"{path} holds Inception-v3 layers but is not torch-fidelity's published weights "
-                      f"file (its SHA-256 begins {sha[:8]}, the published one's {INCEPTION_SHA256_PREFIX}): "
-                      f"its FIDs are not comparable with published Inception FIDs", RuntimeWarning, stacklevel=2)
-    return FeatureSpace(name=INCEPTION, weights_path=str(path), sha256=sha, channels=3,
-                        info={"sha256": sha, "weights": str(path), "official_weights": official,
-                              "resize": "299x299 (torch-fidelity)"})
-
-
-INCEPTION_FIRST_LAYER = "Conv2d_1a_3x3.conv.weight"
-
-
-def _check_inception_layers(path: Path) -> None:
-    """A clear error for a file that is not Inception-v3 weights at all (before torch-fidelity
-    fails on it with a traceback): it must be a torch file holding Inception's first layer."""
-    try:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError:  # an older, non-zip torch file cannot be memory-mapped
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise InceptionWeightsMissing(missing_inception_message(
-            f" ({path} is not a torch weights file: {type(err).__name__}: {str(err)[:120]})")) from None
-    if not isinstance(state, dict) or INCEPTION_FIRST_LAYER not in state:
-        raise InceptionWeightsMissing(missing_inception_message(
-            f" ({path} is a torch file without Inception-v3's layers, e.g. {INCEPTION_FIRST_LAYER})"))
-
-
-def inception_configured(weights=None) -> bool:
-    """Whether Inception weights were pointed at (argument or environment)."""
-    return bool(weights or os.environ.get(INCEPTION_ENV))
-
-
 # ---- the metrics ----------------------------------------------------------------------
-METRIC_KEYS = {  # torch-fidelity key -> ganzoo's name (formatted with the extractor name)
-    "frechet_inception_distance": "FID[{}]",
+METRIC_KEYS = {  # torch-fidelity's key (density/coverage: ganzoo's) -> ganzoo's name in a space
+    "frechet_inception_distance": "{fd}[{}]",
     "kernel_inception_distance_mean": "KID[{}]",
     "kernel_inception_distance_std": "KID[{}]_std",
     "precision": "precision[{}]",
     "recall": "recall[{}]",
+    "density": "density[{}]",
+    "coverage": "coverage[{}]",
     "inception_score_mean": "IS[{}]",
     "inception_score_std": "IS[{}]_std",
 }
+NEEDS = {"frechet_inception_distance": "fid", "kernel_inception_distance_mean": "kid",
+         "kernel_inception_distance_std": "kid", "precision": "prc", "recall": "prc", "density": "dc",
+         "coverage": "dc", "inception_score_mean": "isc", "inception_score_std": "isc"}
+
+
+def metric_names(space: FeatureSpace, *, fid: bool = True, kid: bool = True, prc: bool = True,
+                 isc: bool = True, dc: Optional[bool] = None) -> List[str]:
+    """The names :func:`fidelity_metrics` returns for these switches (``dc``: as ``prc``)."""
+    on = dict(fid=fid, kid=kid, prc=prc, isc=isc and space.has_logits, dc=prc if dc is None else dc)
+    return [space.key(k) for k in METRIC_KEYS if on[NEEDS[k]]]
 
 
 def reference_cache_name(dataset: str, split: str, images: Tensor, space: FeatureSpace,
@@ -222,8 +162,8 @@ def reference_cache_name(dataset: str, split: str, images: Tensor, space: Featur
 def fidelity_kwargs(space: FeatureSpace, n_generated: int, n_reference: int, *, kid_subsets: int = 100,
                     kid_subset_size: int = 1000, prc_neighborhood: int = 3, isc_splits: int = 10,
                     batch_size: int = 500, cuda: bool = False, seed: int = 2020) -> Dict[str, Any]:
-    """The keyword arguments ganzoo passes to ``torch_fidelity.calculate_metrics``."""
-    return dict(feature_extractor=space.name, feature_extractor_weights_path=space.weights_path,
+    """The keyword arguments ganzoo passes to torch-fidelity (``calculate_metrics``'s)."""
+    return dict(feature_extractor=space.extractor, feature_extractor_weights_path=space.weights_path,
                 kid_subsets=kid_subsets,
                 kid_subset_size=max(2, min(kid_subset_size, n_generated, n_reference)),
                 prc_neighborhood=prc_neighborhood, isc_splits=isc_splits, batch_size=batch_size,
@@ -251,18 +191,72 @@ def _reference_cache(cache_root: Path, name: Optional[str]):
         seal(cache_root.glob(f"{name}-*.pt"))
 
 
+_LIVE: "OrderedDict[tuple, Any]" = OrderedDict()  # built extractors, the last few kept
+KEEP_LIVE = 3
+
+
+def _feature_extractor(space: FeatureSpace, layers: List[str], kw: Dict[str, Any]):
+    """torch-fidelity's ``create_feature_extractor`` for ``space``, built once per process
+    (a pretrained net is loaded from its file once, not at every curve point)."""
+    from torch_fidelity.utils import create_feature_extractor
+
+    key = (space.extractor, space.sha256, tuple(layers), bool(kw["cuda"]))
+    if key not in _LIVE:
+        _LIVE[key] = create_feature_extractor(space.extractor, list(layers), **kw)
+        while len(_LIVE) > KEEP_LIVE:
+            _LIVE.popitem(last=False)
+    _LIVE.move_to_end(key)
+    return _LIVE[key]
+
+
+def _from_features(kw: Dict[str, Any], space: FeatureSpace, *, fid: bool, kid: bool, prc: bool, isc: bool,
+                   dc: bool) -> Dict[str, float]:
+    """torch-fidelity's ``calculate_metrics_one_feature_extractor`` (the same functions, in the
+    same order), extracting each input's features once and reading density/coverage from
+    precision/recall's layer."""
+    from torch_fidelity.metric_fid import fid_featuresdict_to_statistics_cached, fid_statistics_to_metric
+    from torch_fidelity.metric_isc import isc_featuresdict_to_metric
+    from torch_fidelity.metric_kid import kid_featuresdict_to_metric
+    from torch_fidelity.metric_prc import prc_featuresdict_to_metric
+    from torch_fidelity.utils import (
+        extract_featuresdict_from_input_id_cached,
+        get_cacheable_input_name,
+        resolve_feature_layer_for_metric,
+    )
+
+    wanted = [m for m, on in (("isc", isc), ("fid", fid), ("kid", kid), ("prc", prc or dc)) if on]
+    layer = {m: resolve_feature_layer_for_metric(m, **kw) for m in wanted}
+    fe = _feature_extractor(space, sorted(set(layer.values())), kw)
+    feats1 = extract_featuresdict_from_input_id_cached(1, fe, **kw)
+    feats2 = extract_featuresdict_from_input_id_cached(2, fe, **kw)
+    raw: Dict[str, Any] = {}
+    if isc:
+        raw.update(isc_featuresdict_to_metric(feats1, layer["isc"], **kw))
+    if fid:
+        stats = [fid_featuresdict_to_statistics_cached(f, get_cacheable_input_name(i, **kw), fe, layer["fid"], **kw)
+                 for i, f in ((1, feats1), (2, feats2))]
+        raw.update(fid_statistics_to_metric(stats[0], stats[1], kw["verbose"]))
+    if kid:
+        raw.update(kid_featuresdict_to_metric(feats1, feats2, layer["kid"], **kw))
+    if prc:
+        raw.update(prc_featuresdict_to_metric(feats1, feats2, layer["prc"], **kw))
+    if dc:  # input2 is the real set
+        raw.update(density_coverage(feats2[layer["prc"]], feats1[layer["prc"]], k=DC_NEIGHBORHOOD))
+    return raw
+
+
 def fidelity_metrics(generated: Tensor, reference: Tensor, space: FeatureSpace, *, fid: bool = True,
-                     kid: bool = True, prc: bool = True, isc: bool = False,
+                     kid: bool = True, prc: bool = True, isc: bool = False, dc: Optional[bool] = None,
                      reference_name: Optional[str] = None, cache=None, **options) -> Dict[str, float]:
-    """FID / KID / precision-recall / IS of ``generated`` against ``reference`` in ``space``.
+    """FID / KID / precision-recall / density-coverage / IS of ``generated`` against
+    ``reference`` in ``space``.
 
-    Both are images in [-1, 1] (or uint8), ``[N, C, H, W]``. ``reference_name``: a
-    cache name for the reference set (see :func:`reference_cache_name`); None: no cache.
-    ``options``: see :func:`fidelity_kwargs`. Returns ganzoo's metric names, e.g.
-    ``{"FID[ganzoo-mnist]": ..., "KID[ganzoo-mnist]": ..., "KID[ganzoo-mnist]_std": ...}``.
+    Both are images in [-1, 1] (or uint8), ``[N, C, H, W]``. ``dc`` (default: as ``prc``):
+    density and coverage, k = 5. ``reference_name``: a cache name for the reference set (see
+    :func:`reference_cache_name`); None: no cache. ``options``: see :func:`fidelity_kwargs`.
+    Returns ganzoo's metric names (:func:`metric_names`), e.g. ``{"FID[ganzoo-mnist]": ...,
+    "KID[ganzoo-mnist]": ..., "KID[ganzoo-mnist]_std": ...}``.
     """
-    import torch_fidelity
-
     gen = to_uint8(generated, space.channels)
     ref = to_uint8(reference, space.channels)
     if gen.shape[1:] != ref.shape[1:]:
@@ -273,13 +267,13 @@ def fidelity_metrics(generated: Tensor, reference: Tensor, space: FeatureSpace, 
     isc = isc and space.has_logits
     kwargs = fidelity_kwargs(space, len(gen), len(ref), **options)
     prc = prc and min(len(gen), len(ref)) > kwargs["prc_neighborhood"]  # k-NN radii need k + 1 points
+    dc = (prc if dc is None else dc) and len(ref) > DC_NEIGHBORHOOD
     if isc:
         kwargs["isc_splits"] = max(1, min(kwargs["isc_splits"], len(gen)))
     cache_root = fidelity_cache_dir(cache)
+    kw = dict(input1=ImageTensorDataset(gen), input2=ImageTensorDataset(ref), fid=fid, kid=kid, prc=prc,
+              isc=isc, cache=reference_name is not None, cache_root=str(cache_root),
+              input2_cache_name=reference_name, **kwargs)
     with _reference_cache(cache_root, reference_name):
-        raw = torch_fidelity.calculate_metrics(
-            input1=ImageTensorDataset(gen), input2=ImageTensorDataset(ref),
-            fid=fid, kid=kid, prc=prc, isc=isc,
-            cache=reference_name is not None, cache_root=str(cache_root),
-            input2_cache_name=reference_name, **kwargs)
-    return {METRIC_KEYS[k].format(space.name): float(v) for k, v in raw.items() if k in METRIC_KEYS}
+        raw = _from_features(kw, space, fid=fid, kid=kid, prc=prc, isc=isc, dc=dc)
+    return {space.key(k): float(raw[k]) for k in METRIC_KEYS if k in raw}
