@@ -263,7 +263,7 @@ class Trainer:
             while self.step < total:
                 if slow_down:
                     time.sleep(slow_down)
-                row = self._train_step()
+                row = self._train_step(clock)
                 if buffer is None:
                     self._init_keys(self.runner.keys)
                     rows = min(cfg.log_every, total - self.step)  # no more than this call can fill
@@ -312,12 +312,15 @@ class Trainer:
             raise ConfigError(f"steps must be a positive integer, got {total!r}")
         return total
 
-    def _train_step(self) -> Tensor:
+    def _train_step(self, clock: "_TrainingClock") -> Tensor:
         """One G step (after its D steps) in the run's perf mode, chosen at the first step of the
-        first fit by trying each mode on a snapshot (ganzoo.perf); returns the logged values."""
+        first fit by trying each mode on a snapshot (ganzoo.perf); returns the logged values.
+        The trials are not training time: the mode kept captures or compiles again in its first
+        step, which is, as it always was."""
         try:
             if self.runner is None:
-                self.runner = perf.Runner(self, "eager" if self.dist else self.config.perf)
+                with clock.paused():
+                    self.runner = perf.Runner(self, "eager" if self.dist else self.config.perf)
             row = self.runner.step()  # one device tensor
         except perf.PerfError as err:
             self.history.status = outcome.run_status(self.history, error=err).status

@@ -231,6 +231,12 @@ def test_eval_command_without_weights_offline_is_one_line(digits_checkpoint, emp
     assert "one pretrained feature space" in capsys.readouterr().err
     assert main(["eval", str(digits_checkpoint), "--extractor", "dinov2-vit-b-15", "--n", "8"]) == 2
     assert "unknown extractor 'dinov2-vit-b-15'; valid: auto" in capsys.readouterr().err
+    # beside the offline space: one line for the missing one, and the offline metrics
+    assert main(["eval", str(digits_checkpoint), "--extractor", "auto,dinov2-vit-b-14", "--n", "8", "--json"]) == 0
+    out = capsys.readouterr().out
+    metrics = json.loads(out[out.index("{"):])
+    assert math.isfinite(metrics["FID[ganzoo-digits]"]) and not any("dinov2" in k for k in metrics if k != "protocol")
+    assert "dinov2_vitb14_pretrain.pth" in metrics["protocol"]["feature_spaces_missing"]["dinov2-vit-b-14"]
 
 
 def suite_file(tmp_path, extractors):

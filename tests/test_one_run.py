@@ -158,3 +158,21 @@ def test_the_trainer_and_the_record_take_their_status_from_run_status(tmp_path, 
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert record["status"] == summary["status"] == "diverged"
     assert record["stability"]["diverged_at"] == summary["diverged_at"] == 31
+    import torch
+
+    kept = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["history"]
+    assert kept["status"] == "diverged" and kept["diverged_at"] == 31  # the checkpoint says so too
+
+
+def test_an_evaluation_that_cannot_run_fails_before_training_not_after(tmp_path, capsys, monkeypatch):
+    """`ganzoo train --eval` on images with no feature space: the one-line error comes first,
+    not after the whole run has trained (and lost its checkpoint)."""
+    import ganzoo.metrics.extractors as extractors
+
+    monkeypatch.setattr(extractors, "extractor_for", lambda dataset: None)  # as for a folder of images
+    monkeypatch.delenv("GANZOO_INCEPTION_WEIGHTS", raising=False)
+    code = main(["train", "nsgan", "--dataset", "digits", "--steps", "5", "--eval", "--out", str(tmp_path),
+                 "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no offline feature extractor" in err
+    assert not (tmp_path / "checkpoint.pt").exists()

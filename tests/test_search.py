@@ -11,6 +11,7 @@ import pytest
 from ganzoo.bench.search import (
     BEST,
     TRIAL,
+    SearchError,
     TrialResult,
     best_of_budget,
     draw,
@@ -301,6 +302,11 @@ def test_the_report_shows_the_search(tmp_path, one_torch_thread):
 
     assert len(pd.read_csv(out / "runs.csv")) == 2 * 2  # the ordinary tables: the re-runs only
     assert len(pd.read_csv(out / "trials.csv")) == 2 * 3
+    from ganzoo.bench.report import write_report
+
+    write_report(out, figures=False)  # `ganzoo report --no-figures`: the section without its figures
+    text = (out / "REPORT.md").read_text()
+    assert "### ring8: 3 trials × 2 variants" in text and "search_trials.png" not in text
 
 
 SWEEP_TOML = """
@@ -358,3 +364,13 @@ def test_a_sweep_killed_in_the_middle_of_a_write_resumes_with_every_run_once(tmp
     ids = [r["run_id"] for r in lines]
     assert len(ids) == len(set(ids)) == 10
     assert [r["spec"]["search"]["stage"] for r in lines].count(BEST) == 4
+
+
+def test_each_setting_is_drawn_once_and_a_space_too_small_for_the_budget_is_refused():
+    """Two equal settings would be one run id (one record): a cell would wait for ever."""
+    small = {"space": {"beta1": {"choices": [0.0, 0.5, 0.9]}, "n_critic": {"choices": [1, 5]}}, "spaces": {}}
+    search = parse_suite(suite_with(**small, trials=7)).search  # trial 0 + the 6 combinations
+    drawn = draw(search, "nsgan")
+    assert len(drawn) == 7 and all(drawn.count(p) == 1 for p in drawn)
+    with pytest.raises(SearchError, match="fewer distinct settings than trials = 8"):
+        draw(parse_suite(suite_with(**small, trials=8)).search, "nsgan")

@@ -32,6 +32,7 @@ from ganzoo.bench.record import Environment, RunRecord, Stability, Timing, throu
 from ganzoo.bench.suite import RunSpec
 from ganzoo.files import canonical_json
 from ganzoo.memory import TrainingPeakMemory
+from ganzoo.outcome import FAILED
 
 ProgressFn = Callable[[str, int, int], None]  # (run_id, step, total steps)
 
@@ -143,12 +144,13 @@ class RunFiles:
     keep_full: bool
     store: Any = None  # a RunStore: the samples kept for the report's figures
     lenient: bool = False
+    measure_compute: bool = False  # MFU for a throughput-only spec (quality = false): the bench's
 
     @classmethod
     def in_store(cls, store, spec: RunSpec) -> "RunFiles":
         return cls(root=store.dir, checkpoint=store.partial_path(spec.run_id) if spec.checkpoint_every else None,
                    resume=True, final=store.checkpoint_path(spec.run_id), keep_full=False, store=store,
-                   lenient=True)
+                   lenient=True, measure_compute=True)
 
     @classmethod
     def in_folder(cls, out: Path, resume: bool = False) -> "RunFiles":
@@ -229,16 +231,31 @@ def _train_and_measure(spec: RunSpec, files: RunFiles, record: RunRecord, *, pro
         if tracked is not None:
             tracked.on_log(tr)
 
+    status = FAILED  # what a tracker's run ends with when anything below raises
     try:
         # The checkpoint at the end is written below: compact for the bench, full for `ganzoo train`.
         history = trainer.fit(evaluate=evaluate if spec.quality else None, on_log=on_log, save_at_end=False,
                               progress=bar)
-    finally:  # a tracker's run ends with the run's status, "failed" when fit() raised
+        _measure(spec, files, record, trainer, history, data, memory, protocol, dist)
+        # the kept checkpoint's history says what the record says (a non-finite metric included)
+        trainer.history.status = status = record.status
+        if progress is not None:
+            progress(spec.run_id, trainer.step, spec.steps)
+        if files.store is not None:
+            _keep_samples(trainer, spec, files.store)
+        _keep_checkpoint(trainer, files, record)
+    finally:
         if tracked is not None:
-            tracked.finish(trainer, trainer.history.status)
+            tracked.finish(trainer, status)
+    return trainer
+
+
+def _measure(spec: RunSpec, files: RunFiles, record: RunRecord, trainer, history, data, memory,
+             protocol: Dict[str, Any], dist) -> None:
+    """Fill ``record`` in from the finished training: status, metrics, stability, throughput."""
     curve = [dict(p) for p in history.evals]
     summary = stability.summarize(history, curve, spec.metric if spec.quality else None,
-                                  spec.threshold, stability.logistic_discriminator(trainer.variant))
+                                  spec.threshold, trainer.logistic)
     final = {k: v for k, v in curve[-1].items() if k not in ("step", "train_s")} \
         if curve and curve[-1]["step"] == trainer.step else {}
     h = history
@@ -247,7 +264,8 @@ def _train_and_measure(spec: RunSpec, files: RunFiles, record: RunRecord, *, pro
     speed.perf_used = trainer.runner.mode if trainer.runner else None
     peak = memory.result()  # before step_compute's extra step and copies
     speed.peak_mem_mib, speed.peak_mem_kind = peak["peak_mem_mib"], peak["peak_mem_kind"]
-    compute = {} if spec.quality else step_compute(trainer, spec)
+    # MFU costs a FLOP-counted step and a matmul probe (about a second): throughput suites only
+    compute = step_compute(trainer, spec) if files.measure_compute and not spec.quality else {}
     for k, v in _mfu(compute, trainer.step, h.train_s).items():
         setattr(speed, k, v)
     record.status, record.final, record.curve = summary["status"], final, curve
@@ -259,13 +277,7 @@ def _train_and_measure(spec: RunSpec, files: RunFiles, record: RunRecord, *, pro
                        "eval_samples": spec.eval_samples, "final_samples": spec.final_samples, **protocol}
     if trainer.runner is not None and trainer.runner.notices:
         record.protocol["perf_notices"] = list(trainer.runner.notices)
-    timing.train_s, timing.eval_s = h.train_s, h.eval_s
-    if progress is not None:
-        progress(spec.run_id, trainer.step, spec.steps)
-    if files.store is not None:
-        _keep_samples(trainer, spec, files.store)
-    _keep_checkpoint(trainer, files, record)
-    return trainer
+    record.timing.train_s, record.timing.eval_s = h.train_s, h.eval_s
 
 
 def dataset_spec(spec: RunSpec) -> Dict[str, Any]:

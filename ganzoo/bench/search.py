@@ -364,9 +364,16 @@ def draw(search: Search, variant: str, n: Optional[int] = None) -> List[Dict[str
     dists = {k: d.optuna() for k, d in search.variant_space(variant).items()}
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=sampler_seed(search.seed, variant)))
     out: List[Dict[str, Any]] = [{}] if search.include_defaults and n > 0 else []
-    while len(out) < n:
-        params = study.ask(dists).params
-        out.append({k: _plain(params[k]) for k in dists})
+    asked = 0
+    while len(out) < n:  # each setting once: two equal settings would be one run id, one record
+        drawn = study.ask(dists).params
+        params = {k: _plain(drawn[k]) for k in dists}
+        asked += 1
+        if params not in out:
+            out.append(params)
+        elif asked > 100 * n:
+            raise SearchError(f"[search] the space of {variant} holds fewer distinct settings than "
+                              f"trials = {n} (after {asked} draws); lower `trials` or widen the space")
     return out
 
 
@@ -414,7 +421,9 @@ def trial_specs(base_specs: Sequence[Any], search: Search) -> List[Any]:
     out = []
     for i in range(search.trials):
         for cell, spec in cells.items():
-            params = draws.setdefault(spec.variant, draw(search, spec.variant))[i]
+            if spec.variant not in draws:  # drawn once per variant (the same draws on every dataset)
+                draws[spec.variant] = draw(search, spec.variant)
+            params = draws[spec.variant][i]
             hp = apply(VARIANTS.get(spec.variant), spec.hparams, params)
             out.append(with_settings(spec, seed=search.seed, hparams=hp,
                                      meta={"stage": TRIAL, "cell": cell, "trial": i, "params": params}))

@@ -31,10 +31,6 @@ def lower_is_better(metric: str) -> bool:
     return m.startswith(LOWER_IS_BETTER_PREFIXES)
 
 
-def _finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
 def curve_points(curve: Sequence[Dict[str, Any]], metric: str) -> List[Tuple[int, float, float]]:
     """(step, train_s, value) of every curve point that has ``metric``."""
     return [(int(p["step"]), float(p.get("train_s", math.nan)), float(p[metric]))

@@ -723,7 +723,8 @@ def expand(suite: Suite, *, seeds: Optional[Sequence[int]] = None, steps: Option
                                 metric=dp.metric, ganzoo_version=ganzoo.__version__,
                                 suite=suite.name, threshold=dp.threshold, data_root=probe.data_root,
                                 checkpoint_every=t["checkpoint_every"], g_ema=float(t["g_ema"]),
-                                extractors=sorted(e.get("extractors") or [])))
+                                # image runs only: 2D points are measured by their modes
+                                extractors=sorted(e.get("extractors") or []) if probe.kind != "points" else []))
     order = {d.name: i for i, d in enumerate(plans)}
     rows.sort(key=lambda s: (s.seed, order[s.dataset], vorder[s.variant]))
     out.specs = rows

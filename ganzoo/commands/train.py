@@ -85,7 +85,9 @@ def train_spec(args, data, *, dist=None, checkpoint=None):
 
     protocol = protocol_for(args.dataset)
     if checkpoint is not None:  # resuming: the checkpoint's settings, trained on to --steps
-        cfg, arch, hp = dict(checkpoint["config"]), checkpoint["arch"], checkpoint["config"]["hparams"]
+        cfg, arch = dict(checkpoint["config"]), checkpoint["arch"]
+        # a checkpoint may hold only the overrides it was given (older ganzoo): resolve them
+        hp = VARIANTS.get(checkpoint["variant"]).resolve_hparams(checkpoint["config"]["hparams"])
         if args.g_ema and args.g_ema != cfg["g_ema"]:
             raise ConfigError(f"--g-ema {args.g_ema:g}: the checkpoint was trained with g_ema={cfg['g_ema']:g}, "
                               f"which a resumed run keeps; drop --g-ema or train into another --out")
@@ -159,6 +161,12 @@ def run_train(args) -> int:
     data = load(args.dataset, split=args.split, data_root=args.data_root, download=args.download)
     say = print if main_rank else (lambda *a, **k: None)
     say(f"data: {data.source or data.name} ({len(data)} samples, shape {list(data.shape)})")
+    if args.eval and data.kind != "points":  # a dataset with no feature space fails now, not after training
+        from ganzoo.metrics.evaluation import feature_spaces
+        from ganzoo.metrics.extractors import extractor_for
+
+        if not extractor_for(args.dataset):
+            feature_spaces("auto", args.dataset)  # Inception's weights given, or the one-line error
     resume = args.resume and ckpt.is_file()
     if dist:  # rank 0 decides: ranks that started at different steps would never meet again
         resume = distributed.rank0_decides(resume, distributed.collective_device(dist))

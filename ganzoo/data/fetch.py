@@ -20,6 +20,7 @@ import contextlib
 import os
 import socket
 import threading
+import urllib.request
 from pathlib import Path
 from typing import Callable, Dict, Iterator, Optional, Sequence
 from urllib.parse import urlsplit
@@ -66,6 +67,9 @@ def unreachable(url: str, timeout: Optional[float] = None,
         return f"${OFFLINE_ENV} is set"
     timeout = probe_timeout() if timeout is None else timeout
     parts = urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(parts.hostname or ""):
+        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")  # urllib goes through it: probe it
     host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
     result: Dict[str, Optional[str]] = {}
 

@@ -223,9 +223,9 @@ def feature_spaces(extractor: Names, dataset: str, *, inception_weights=None, we
                    missing: Optional[Dict[str, str]] = None, extra_spaces: Sequence[str] = ()) -> List[FeatureSpace]:
     """The feature spaces ``extractor`` asks for on ``dataset`` (see :func:`evaluate`).
 
-    An extra space (``extra_spaces``, added by "auto") whose weights are missing is left out,
-    with its one-line reason put in ``missing`` (name -> line); a space named here must be
-    had, or it raises.
+    An extra space (``extra_spaces``, added by "auto"), or a pretrained one named beside "auto",
+    whose weights are missing is left out, with its one-line reason put in ``missing``
+    (name -> line); a pretrained space named alone must be had, or it raises.
     """
     from ganzoo.metrics.extractors import extractor_for
     from ganzoo.metrics.pretrained import (
@@ -263,7 +263,12 @@ def feature_spaces(extractor: Names, dataset: str, *, inception_weights=None, we
                         missing[extra] = str(err)
         elif canonical(name):
             given = weights or (inception_weights if canonical(name) == INCEPTION else None)
-            spaces.append(pretrained_space(name, given, download=True))
+            try:
+                spaces.append(pretrained_space(name, given, download=True))
+            except WeightsMissing as err:
+                if "auto" not in names or missing is None:  # nothing else asked for: the error itself
+                    raise
+                missing[name] = str(err)  # beside the offline space: one line, and the rest measured
         else:
             spaces.append(domain_space(name, data_root, cache))
     firsts: Dict[str, FeatureSpace] = {}

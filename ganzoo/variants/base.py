@@ -61,7 +61,7 @@ BASE_DEFAULTS: Dict[str, Any] = dict(
 
 
 # What the default steps log, every step (a custom step logs at least d_loss and g_loss):
-# ganzoo.bench.stability reads them for oscillation, gradient norms and D saturation.
+# ganzoo.bench.stability reads them for oscillation and gradient norms, ganzoo.outcome for D saturation.
 LOGGED_KEYS = {
     "d_loss": "D's loss (without penalty or auxiliary terms)",
     "g_loss": "G's loss (without auxiliary terms)",
@@ -214,7 +214,7 @@ class Variant:
     preferred_arch: ClassVar[Dict[str, str]] = {}
     registered_name: ClassVar[str] = ""
     # What D's raw output is (see the module docstring); "" = undeclared: a plugin that
-    # does not say is probed (ganzoo.bench.stability.logistic_discriminator).
+    # does not say is probed (ganzoo.outcome.logistic_discriminator).
     d_output: ClassVar[str] = ""
     # False: the step changes Python-side state between calls, which a CUDA graph would
     # freeze at capture; the graph mode is then never tried (ganzoo.perf).
