@@ -258,6 +258,10 @@ class Trainer:
         self._sync()
         clock = _TrainingClock(self.history.train_s)
         slow_down = faults.step_delay()  # a test's simulated slower machine; 0 otherwise
+
+        def due(every: int) -> bool:  # a schedule (eval_every, checkpoint_every) falls on this step
+            return bool(every) and self.step % every == 0
+
         # The precision's TF32 / cuDNN flags while training, put back after (ganzoo.precisions).
         with precisions.precision_mode(cfg.precision, self.device) as precision, _closing(bar):
             while self.step < total:
@@ -271,7 +275,6 @@ class Trainer:
                 buffer[pending] = row
                 pending += 1
                 self.step += 1
-                due = lambda every: bool(every) and self.step % every == 0  # noqa: E731
                 if not (pending == cfg.log_every or self.step == total or due(cfg.eval_every)
                         or due(cfg.checkpoint_every)):
                     continue

@@ -6,6 +6,7 @@ import torch
 from toy_variants import NanAfter30, registered
 
 import ganzoo.bench.runner as runner
+from ganzoo import outcome
 from ganzoo.bench import stability
 from ganzoo.bench.driver import bench
 from ganzoo.bench.store import RunStore
@@ -66,21 +67,21 @@ def test_divergence_and_failure_are_recorded_and_the_suite_goes_on(tmp_path, tes
 
 
 def test_logistic_discriminator_is_recognised_from_the_loss():
-    assert stability.logistic_discriminator(VARIANTS.get("nsgan")())
-    assert stability.logistic_discriminator(VARIANTS.get("vanilla")())
-    assert not stability.logistic_discriminator(VARIANTS.get("wgan-gp")())
-    assert not stability.logistic_discriminator(VARIANTS.get("lsgan")())
+    assert outcome.logistic_discriminator(VARIANTS.get("nsgan")())
+    assert outcome.logistic_discriminator(VARIANTS.get("vanilla")())
+    assert not outcome.logistic_discriminator(VARIANTS.get("wgan-gp")())
+    assert not outcome.logistic_discriminator(VARIANTS.get("lsgan")())
 
 
 def test_saturation_must_last_to_the_end():
     n = 100
     real = [0.5] * 60 + [9.0] * 40
     fake = [-0.5] * 60 + [-9.0] * 40
-    assert stability.saturated_from(real, fake) == 60
-    assert stability.saturated_from(real[:-1] + [1.0], fake) is None  # recovered at the end
+    assert outcome.saturated_from(real, fake) == 60
+    assert outcome.saturated_from(real[:-1] + [1.0], fake) is None  # recovered at the end
     short = [0.5] * 90 + [9.0] * 10  # saturated for only 10% of the run
-    assert stability.saturated_from(short, [-x for x in short]) is None
-    assert stability.saturated_from([9.0] * n, [2.0] * n) is None  # fake not rejected
+    assert outcome.saturated_from(short, [-x for x in short]) is None
+    assert outcome.saturated_from([9.0] * n, [2.0] * n) is None  # fake not rejected
 
 
 def test_curve_summary_and_time_to_quality():

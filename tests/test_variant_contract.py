@@ -7,8 +7,7 @@ import pytest
 import torch
 from perf_doubles import EmulatedGraph
 
-from ganzoo import perf
-from ganzoo.bench import stability
+from ganzoo import outcome, perf
 from ganzoo.data import DataError, load
 from ganzoo.optimizers import OPTIMIZERS
 from ganzoo.registry import VARIANTS
@@ -136,7 +135,7 @@ def test_every_variant_declares_what_its_discriminator_outputs(name):
     cls = VARIANTS.get(name)
     assert cls.d_output in D_OUTPUTS
     undeclared = type("Undeclared", (cls,), {"d_output": ""})  # what the probe alone would say
-    assert stability.logistic_discriminator(cls()) == stability.logistic_discriminator(undeclared()) \
+    assert outcome.logistic_discriminator(cls()) == outcome.logistic_discriminator(undeclared()) \
         == (cls.d_output == "logits")
 
 

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ganzoo.outcome import logistic_discriminator, run_status, saturated_from  # noqa: F401  (read here too)
+from ganzoo.outcome import run_status
 
 OSCILLATION_WINDOW = 50
 
