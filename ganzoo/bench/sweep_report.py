@@ -19,9 +19,10 @@ Per dataset and variant, from the store alone:
   a baseline results folder, e.g. results/example-quick) survive an equal budget? Kendall's τ
   between the two rankings, and every pair of variants tested both ways (Welch, Holm over the
   pairs of each ranking): the pairs that keep their order with significance in both, the ones
-  that reverse, the ones that only one side tells apart. The answer: "no" when a pair
-  reverses (or τ < 0 significantly); "yes" when a pair keeps its order and τ > 0
-  significantly; "its differences vanish" when the baseline tells pairs apart and none of
+  that reverse, the ones that only one side tells apart. The answer: "no" when at least as
+  many pairs reverse as keep their order (or τ < 0 significantly); "yes" when pairs keep
+  their order, none reverses or is lost and τ > 0 significantly; "in part" when more pairs
+  keep their order than reverse; "its differences vanish" when the baseline tells pairs apart and none of
   them is told apart here (Lucic et al.'s finding; with few seeds a side this is also what
   low power looks like, which the sentence's counts let the reader judge); else "undecided".
 """
@@ -301,11 +302,14 @@ def verdict(d: str, metric: str, reseeded: Optional[Dict[str, Any]], baseline: O
     first_base = bsum.sort_values("rank").variant.iloc[0]
     first_here = here.sort_values("rank").variant.iloc[0]
     similar = bool(np.isfinite(p_tau) and p_tau < ALPHA and tau > 0)
-    if pairs["reversed"] or (np.isfinite(p_tau) and p_tau < ALPHA and tau < 0):
+    kept, rev = len(pairs["kept"]), len(pairs["reversed"])
+    if (rev and rev >= kept) or (np.isfinite(p_tau) and p_tau < ALPHA and tau < 0):
         answer = "**no, it does not survive**"
-    elif pairs["kept"] and similar:
-        answer = "**yes, it survives**" + (" in part" if pairs["lost"] else "")
-    elif told and not pairs["kept"]:  # Lucic et al.'s finding: the differences are not distinguishable
+    elif kept and similar and not rev and not pairs["lost"]:
+        answer = "**yes, it survives**"
+    elif kept:  # more of the baseline's pairs keep their order than reverse
+        answer = f"**it survives in part** ({kept} pair(s) kept, {rev} reversed, {len(pairs['lost'])} lost)"
+    elif told:  # Lucic et al.'s finding: the differences are not distinguishable
         answer = ("**its differences vanish**: none of the pairs the baseline tells apart is told apart "
                   "here" + (", though the order is similar" if similar else ""))
     else:
